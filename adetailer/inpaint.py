@@ -1,0 +1,185 @@
+"""Inpaint jobs: what each detection's redraw needs, decided before anything is redrawn.
+
+A job is plain data (mask, prompts, seeds, strength, size), so the web UI only has to turn it
+into an img2img pass, and a reader can check every decision without running a model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from adetailer.args import TabArgs
+from adetailer.boxes import Box, box_area
+from adetailer.detections import Detection, Detections
+from adetailer.prompts import is_skip, pick, split_prompt
+
+logger = logging.getLogger("adetailer")
+
+MATCH_OFF = "Off"
+MATCH_STRICT = "Strict (SDXL only)"
+MATCH_FREE = "Free"
+MATCH_MODES = (MATCH_OFF, MATCH_STRICT, MATCH_FREE)
+
+# The resolutions SDXL was trained at (width, height), used by the "Strict" match mode.
+SDXL_RESOLUTIONS: tuple[tuple[int, int], ...] = (
+    (1024, 1024),
+    (1152, 896),
+    (896, 1152),
+    (1216, 832),
+    (832, 1216),
+    (1344, 768),
+    (768, 1344),
+    (1536, 640),
+    (640, 1536),
+)
+
+
+def dynamic_denoise(strength: float, box: Box, image_size: tuple[int, int], power: float) -> float:
+    """Small boxes get close to the full strength, large ones less: strength * (1 - share) ** power."""
+    if power == 0:
+        return strength
+    width, height = image_size
+    share = min(1.0, box_area(box) / (width * height))
+    return strength * (1.0 - share) ** power
+
+
+def _round_up_8(value: float) -> int:
+    return max(8, int(-(-value // 8) * 8))
+
+
+def free_inpaint_size(width: int, height: int, box: Box) -> tuple[int, int]:
+    """Keep the larger side of the inpaint size and follow the box's aspect; both sides are multiples of 8."""
+    box_w, box_h = max(box[2] - box[0], 1e-6), max(box[3] - box[1], 1e-6)
+    aspect = box_w / box_h
+    side = _round_up_8(max(width, height))
+    if aspect > 1:
+        return side, _round_up_8(side / aspect)
+    return _round_up_8(side * aspect), side
+
+
+def strict_inpaint_size(width: int, height: int, box: Box) -> tuple[int, int]:
+    """The SDXL training resolution nearest the box's aspect that holds the box and the inpaint size."""
+    box_w, box_h = max(box[2] - box[0], 1e-6), max(box[3] - box[1], 1e-6)
+    aspect = box_w / box_h
+    fitting = [
+        (w, h)
+        for w, h in SDXL_RESOLUTIONS
+        if w >= box_w and h >= box_h and (w >= width or h >= height)
+    ]
+    if not fitting:
+        return width, height
+    return min(fitting, key=lambda res: abs(res[0] / res[1] - aspect))
+
+
+def inpaint_size(
+    width: int, height: int, box: Box, mode: str = MATCH_OFF, *, is_sdxl: bool = False
+) -> tuple[int, int]:
+    """The size the region is redrawn at, by the "match inpaint size to the box" setting."""
+    if mode == MATCH_FREE:
+        return free_inpaint_size(width, height, box)
+    if mode == MATCH_STRICT:
+        if is_sdxl:
+            return strict_inpaint_size(width, height, box)
+        logger.warning(
+            "ADetailer: inpaint size matching %r works with SDXL models only; using %dx%d",
+            MATCH_STRICT,
+            width,
+            height,
+        )
+        return width, height
+    if mode != MATCH_OFF:
+        msg = f"inpaint size match mode {mode!r} is not one of {', '.join(map(repr, MATCH_MODES))}"
+        raise ValueError(msg)
+    return width, height
+
+
+@dataclass(frozen=True)
+class InpaintJob:
+    """One detection's redraw."""
+
+    index: int  # position among this tab's detections (after filtering and sorting)
+    detection: Detection
+    prompt: str
+    negative_prompt: str
+    seed: int
+    subseed: int
+    denoising_strength: float
+    width: int
+    height: int
+
+    @property
+    def mask(self) -> Image.Image:
+        return self.detection.mask_image()
+
+    def record(self) -> dict[str, Any]:
+        """What reproduces this redraw, for the image's infotext."""
+        return {
+            **self.detection.to_dict(),
+            "seed": self.seed,
+            "prompt": self.prompt,
+        }
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What a job plan needs from the image and the host, besides the tab's own arguments."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    subseed: int
+    width: int
+    height: int
+    same_seed: bool = False
+    denoise_power: float = 0.0
+    match_mode: str = MATCH_OFF
+    is_sdxl: bool = False
+    replacements: Sequence[tuple[str, str]] = ()
+
+
+def plan_jobs(detections: Detections, args: TabArgs, settings: JobSettings) -> list[InpaintJob]:
+    """One job per detection, except those whose prompt segment is `[SKIP]`."""
+    prompts = split_prompt(args.ad_prompt, settings.prompt, settings.replacements)
+    negatives = split_prompt(
+        args.ad_negative_prompt, settings.negative_prompt, settings.replacements
+    )
+    jobs = []
+    for index, detection in enumerate(detections):
+        prompt, negative = pick(prompts, index), pick(negatives, index)
+        if is_skip(prompt) or is_skip(negative):
+            continue
+        step = 0 if settings.same_seed else index
+        if args.ad_use_inpaint_width_height:
+            width, height = args.ad_inpaint_width, args.ad_inpaint_height
+        else:
+            width, height = inpaint_size(
+                settings.width,
+                settings.height,
+                detection.box,
+                settings.match_mode,
+                is_sdxl=settings.is_sdxl,
+            )
+        jobs.append(
+            InpaintJob(
+                index=index,
+                detection=detection,
+                prompt=prompt,
+                negative_prompt=negative,
+                seed=settings.seed + step,
+                subseed=settings.subseed + step,
+                denoising_strength=dynamic_denoise(
+                    args.ad_denoising_strength,
+                    detection.box,
+                    detections.size,
+                    settings.denoise_power,
+                ),
+                width=width,
+                height=height,
+            )
+        )
+    return jobs
