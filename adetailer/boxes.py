@@ -56,17 +56,13 @@ def mask_to_box(mask: np.ndarray) -> Box | None:
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    inter = box_area(
-        (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    )
+    inter = box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
 def box_intersection_over_smaller(a: Sequence[float], b: Sequence[float]) -> float:
     """How much of the smaller box lies inside the other (1.0 = fully contained)."""
-    inter = box_area(
-        (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    )
+    inter = box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
     smaller = min(box_area(a), box_area(b))
     return inter / smaller if smaller > 0 else 0.0

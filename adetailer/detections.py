@@ -68,7 +68,9 @@ class Detections:
         width, height = self.image.size
         for item in self.items:
             if item.mask.shape != (height, width):
-                msg = f"mask of shape {item.mask.shape} does not match the image ({height}, {width})"
+                msg = (
+                    f"mask of shape {item.mask.shape} does not match the image ({height}, {width})"
+                )
                 raise ValueError(msg)
 
     def __len__(self) -> int:
@@ -120,7 +122,9 @@ class Detections:
             text = f"{item.label} {item.confidence:.2f}"
             left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
             text_y = y1 - (bottom - top) - 2 if y1 >= (bottom - top) + 2 else y1
-            draw.rectangle((x1, text_y, x1 + right - left + 2, text_y + bottom - top + 2), fill=color)
+            draw.rectangle(
+                (x1, text_y, x1 + right - left + 2, text_y + bottom - top + 2), fill=color
+            )
             draw.text((x1 + 1, text_y), text, fill=(255, 255, 255), font=font)
         return preview
 
