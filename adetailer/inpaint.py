@@ -45,7 +45,10 @@ def dynamic_denoise(strength: float, box: Box, image_size: tuple[int, int], powe
         return strength
     width, height = image_size
     share = min(1.0, box_area(box) / (width * height))
-    return strength * (1.0 - share) ** power
+    if share >= 1.0:
+        return strength if power < 0 else 0.0
+    # a negative power raises the strength of large boxes; it never goes past 1
+    return min(1.0, strength * (1.0 - share) ** power)
 
 
 def _round_up_8(value: float) -> int:

@@ -26,6 +26,15 @@ def test_dynamic_denoise():
     assert dynamic_denoise(0.4, box, (100, 100), 1) == pytest.approx(0.4 * 0.75)
     assert dynamic_denoise(0.4, box, (100, 100), 2) == pytest.approx(0.4 * 0.75**2)
     assert dynamic_denoise(0.4, (0.0, 0.0, 100.0, 100.0), (100, 100), 1) == 0
+    assert dynamic_denoise(0.4, box, (100, 100), -1) == pytest.approx(0.4 / 0.75)
+    assert dynamic_denoise(0.9, box, (100, 100), -10) == 1.0
+    assert dynamic_denoise(0.4, (0.0, 0.0, 100.0, 100.0), (100, 100), -1) == 0.4
+
+
+@given(st.floats(0, 1), st.floats(0, 200), st.floats(0, 200), st.floats(-10, 10))
+def test_dynamic_denoise_stays_a_strength(strength, box_w, box_h, power):
+    value = dynamic_denoise(strength, (0.0, 0.0, box_w, box_h), (100, 100), power)
+    assert 0.0 <= value <= 1.0
 
 
 @given(

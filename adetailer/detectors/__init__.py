@@ -1,0 +1,99 @@
+"""Detectors: one entry point, `load_detector`, with a cache so a model loads once.
+
+Loading a model costs seconds; detecting costs milliseconds. The cache keeps one detector per
+(model file or built-in name, device) and reloads it only when the file itself changed (its
+modification time or size), so a replaced file takes effect without a restart.
+
+Importing this package is cheap: torch, ultralytics and mediapipe are imported only when a
+model of theirs is loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adetailer.detectors.base import Detector, DetectorError
+
+if TYPE_CHECKING:
+    from adetailer.registry import ModelEntry
+
+__all__ = ["Detector", "DetectorError", "clear_detector_cache", "load_count", "load_detector"]
+
+_CacheKey = tuple[str, str]
+_FileStamp = tuple[int, int] | None
+
+_cache: dict[_CacheKey, tuple[_FileStamp, Detector]] = {}
+_lock = threading.Lock()
+_loads = 0
+
+
+def load_detector(entry: ModelEntry, *, device: str = "") -> Detector:
+    """The detector for `entry` on `device`, loaded on first use and reused afterwards.
+
+    A Hub entry must have been fetched first (`ModelRegistry.prepare`), so that it has a path.
+    """
+    path, stamp = _local_file(entry)
+    key = (str(path) if path is not None else f"builtin:{entry.name}", device)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        detector = _load(entry, path, device)
+        if cached is not None:
+            _close(cached[1])
+        _cache[key] = (stamp, detector)
+        global _loads
+        _loads += 1
+        return detector
+
+
+def clear_detector_cache() -> None:
+    """Forget every loaded detector (frees their models), e.g. when the user asks to unload."""
+    with _lock:
+        detectors = [detector for _, detector in _cache.values()]
+        _cache.clear()
+    for detector in detectors:
+        _close(detector)
+
+
+def load_count() -> int:
+    """How many models have been loaded in this process; lets tests see a cache hit."""
+    return _loads
+
+
+def _local_file(entry: ModelEntry) -> tuple[Path | None, _FileStamp]:
+    """The model's resolved file and its (mtime, size), so a replaced file is noticed."""
+    if entry.kind == "mediapipe":
+        return None, None
+    if entry.path is None:
+        msg = f"model {entry.name} has no local file yet; fetch it with ModelRegistry.prepare first"
+        raise DetectorError(msg)
+    path = Path(entry.path)
+    try:
+        stat = path.stat()
+    except OSError as error:
+        msg = f"model file {path} cannot be read ({error.strerror}); put it back or refresh the model list"
+        raise DetectorError(msg) from error
+    return path.resolve(), (stat.st_mtime_ns, stat.st_size)
+
+
+def _load(entry: ModelEntry, path: Path | None, device: str) -> Detector:
+    if entry.kind == "mediapipe":
+        from adetailer.detectors.mediapipe import MediaPipeDetector
+
+        return MediaPipeDetector(entry.name)
+    if entry.kind in ("yolo", "yolo-world") and path is not None:
+        from adetailer.detectors.yolo import YoloDetector
+
+        world = entry.kind == "yolo-world"
+        return YoloDetector.load(path, name=entry.name, device=device, world=world)
+    msg = f"model {entry.name} has an unknown kind {entry.kind!r}"
+    raise DetectorError(msg)
+
+
+def _close(detector: Detector) -> None:
+    close = getattr(detector, "close", None)
+    if callable(close):
+        close()

@@ -1,0 +1,3 @@
+from adetailer.cli import main
+
+raise SystemExit(main())

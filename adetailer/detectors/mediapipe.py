@@ -1,0 +1,270 @@
+"""The MediaPipe models that ship inside the mediapipe wheel (legacy `mediapipe.solutions`).
+
+Nothing is downloaded: mediapipe 0.10.13 - 0.10.29 bundle the face, face mesh, hand and
+selfie segmentation models. mediapipe is imported only when one of these models is loaded,
+so YOLO models keep working on machines without it.
+
+Confidence, per model (each result's score as MediaPipe reports it, where it reports one):
+- face detection: the detection score;
+- hands: the handedness score (the legacy Hands API reports no separate presence score);
+- face mesh and eyes: 1.0, since FaceMesh gives no score; every mesh it returns has already
+  passed `min_detection_confidence` = the requested confidence;
+- person: the mean segmentation probability inside the region.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from adetailer.boxes import box_area, box_to_mask, clip_box, mask_to_box
+from adetailer.detections import Detection, Detections
+from adetailer.detectors.base import DetectorError
+from adetailer.images import ensure_rgb
+
+MEDIAPIPE_INSTALL = 'pip install "mediapipe>=0.10.13,<0.10.30"'
+
+MAX_FACES = 20
+MAX_HANDS = 10
+# Selfie segmentation: a pixel is "person" at this probability; a region counts as a person
+# when it covers at least this share of the image (smaller blobs are segmentation noise).
+PERSON_THRESHOLD = 0.5
+PERSON_MIN_AREA = 0.01
+# Solutions are built per confidence (MediaPipe takes it at construction); keep a few.
+_SOLUTIONS_KEPT = 4
+
+Size = tuple[int, int]
+
+
+def import_mediapipe() -> ModuleType:
+    """mediapipe, or a DetectorError that says how to install a release that still has solutions."""
+    try:
+        import mediapipe
+    except ImportError as error:
+        msg = f"MediaPipe models need the mediapipe package, which is not installed: {MEDIAPIPE_INSTALL}"
+        raise DetectorError(msg) from error
+    if getattr(mediapipe, "solutions", None) is None:
+        version = getattr(mediapipe, "__version__", "?")
+        msg = f"mediapipe {version} no longer ships the legacy solutions these models use: {MEDIAPIPE_INSTALL}"
+        raise DetectorError(msg)
+    return mediapipe
+
+
+@dataclass(frozen=True)
+class _Model:
+    """How one built-in model is made and how its raw result becomes detections."""
+
+    build: Callable[[Any, float], Any]  # (mediapipe.solutions, confidence) -> solution
+    read: Callable[[Any, Size, float], list[Detection]]  # (result, image size, confidence)
+    confidence_in_graph: bool = True  # False: one solution serves every confidence
+
+
+class MediaPipeDetector:
+    """One built-in MediaPipe model. Solutions are kept between images (building one is costly
+    for some models) and used by one thread at a time (they are not thread-safe)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in MODELS:
+            msg = f"unknown MediaPipe model {name!r}; available: {', '.join(MODELS)}"
+            raise DetectorError(msg)
+        self.name = name
+        self._model = MODELS[name]
+        self._solutions_api = import_mediapipe().solutions
+        self._solutions: OrderedDict[float | None, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def detect(
+        self, image: Image.Image, *, confidence: float, classes: Sequence[str] = ()
+    ) -> Detections:
+        """`classes` is ignored: these models each find one kind of thing."""
+        check_confidence(confidence)
+        rgb = ensure_rgb(image)
+        pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+        with self._lock:
+            solution = self._solution(confidence)
+            try:
+                result = solution.process(pixels)
+            except Exception as error:
+                width, height = rgb.size
+                msg = f"{self.name} failed on a {width}x{height} image: {type(error).__name__}: {error}"
+                raise DetectorError(msg) from error
+        items = self._model.read(result, rgb.size, confidence)
+        return Detections(image=rgb, items=tuple(items), model=self.name)
+
+    def close(self) -> None:
+        with self._lock:
+            for solution in self._solutions.values():
+                solution.close()
+            self._solutions.clear()
+
+    def _solution(self, confidence: float) -> Any:
+        key = round(confidence, 4) if self._model.confidence_in_graph else None
+        if key in self._solutions:
+            self._solutions.move_to_end(key)
+            return self._solutions[key]
+        solution = self._model.build(self._solutions_api, confidence)
+        self._solutions[key] = solution
+        if len(self._solutions) > _SOLUTIONS_KEPT:
+            _, oldest = self._solutions.popitem(last=False)
+            oldest.close()
+        return solution
+
+
+def check_confidence(confidence: float) -> None:
+    if not 0.0 <= confidence <= 1.0:
+        msg = f"confidence must be between 0 and 1, got {confidence}"
+        raise ValueError(msg)
+
+
+# --- building solutions -------------------------------------------------------------------
+
+
+def _face_detection(model_selection: int) -> Callable[[Any, float], Any]:
+    def build(solutions: Any, confidence: float) -> Any:
+        return solutions.face_detection.FaceDetection(
+            model_selection=model_selection, min_detection_confidence=confidence
+        )
+
+    return build
+
+
+def _face_mesh(solutions: Any, confidence: float) -> Any:
+    return solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=MAX_FACES, min_detection_confidence=confidence
+    )
+
+
+def _hands(solutions: Any, confidence: float) -> Any:
+    return solutions.hands.Hands(
+        static_image_mode=True, max_num_hands=MAX_HANDS, min_detection_confidence=confidence
+    )
+
+
+def _selfie_segmentation(solutions: Any, confidence: float) -> Any:
+    return solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+
+# --- reading results ----------------------------------------------------------------------
+
+
+def _read_faces(result: Any, size: Size, confidence: float) -> list[Detection]:
+    width, height = size
+    items = []
+    for detection in result.detections or ():
+        rel = detection.location_data.relative_bounding_box
+        box = clip_box(
+            (
+                rel.xmin * width,
+                rel.ymin * height,
+                (rel.xmin + rel.width) * width,
+                (rel.ymin + rel.height) * height,
+            ),
+            size,
+        )
+        score = float(detection.score[0]) if detection.score else confidence
+        # The graph does not always apply its own threshold (the short-range model returned
+        # a 0.77 face at min_detection_confidence=0.99), so it is applied here as well.
+        if box_area(box) > 0 and score >= confidence:
+            items.append(Detection(box, box_to_mask(box, size), score, "face"))
+    return items
+
+
+def _read_face_meshes(result: Any, size: Size, confidence: float) -> list[Detection]:
+    items = []
+    for landmarks in result.multi_face_landmarks or ():
+        mask = hull_mask(landmark_points(landmarks, size), size)
+        items.extend(_from_mask(mask, 1.0, "face"))
+    return items
+
+
+def _read_eyes(result: Any, size: Size, confidence: float) -> list[Detection]:
+    items = []
+    for landmarks in result.multi_face_landmarks or ():
+        points = landmark_points(landmarks, size)
+        left = hull_mask(points[LEFT_EYE_LANDMARKS], size)
+        mask = left | hull_mask(points[RIGHT_EYE_LANDMARKS], size)
+        items.extend(_from_mask(mask, 1.0, "eyes"))
+    return items
+
+
+def _read_hands(result: Any, size: Size, confidence: float) -> list[Detection]:
+    items = []
+    handedness = result.multi_handedness or ()
+    for index, landmarks in enumerate(result.multi_hand_landmarks or ()):
+        score = handedness[index].classification[0].score if index < len(handedness) else 1.0
+        mask = hull_mask(landmark_points(landmarks, size), size)
+        items.extend(_from_mask(mask, float(score), "hand"))
+    return items
+
+
+def _read_people(result: Any, size: Size, confidence: float) -> list[Detection]:
+    probability = np.asarray(result.segmentation_mask, dtype=np.float32)
+    return people_from_probability(probability, confidence)
+
+
+def people_from_probability(probability: np.ndarray, confidence: float) -> list[Detection]:
+    """One detection per sizeable connected person region, scored by its mean probability."""
+    height, width = probability.shape
+    person = (probability >= PERSON_THRESHOLD).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
+    min_area = PERSON_MIN_AREA * width * height
+    items = []
+    for label in range(1, count):
+        if stats[label, cv2.CC_STAT_AREA] < min_area:
+            continue
+        mask = labels == label
+        score = float(probability[mask].mean())
+        if score >= confidence:
+            items.extend(_from_mask(mask, score, "person"))
+    return items
+
+
+# --- geometry -----------------------------------------------------------------------------
+
+
+def landmark_points(landmarks: Any, size: Size) -> np.ndarray:
+    """Landmarks (normalised to the image) as an (N, 2) array of pixel coordinates."""
+    width, height = size
+    return np.array([(point.x * width, point.y * height) for point in landmarks.landmark])
+
+
+def hull_mask(points: np.ndarray, size: Size) -> np.ndarray:
+    """The filled convex hull of `points`, as a boolean mask of the image."""
+    width, height = size
+    canvas = np.zeros((height, width), dtype=np.uint8)
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    cv2.fillConvexPoly(canvas, hull, 1)
+    return canvas.astype(bool)
+
+
+def _from_mask(mask: np.ndarray, confidence: float, label: str) -> list[Detection]:
+    """A detection boxed by its own mask; none when the mask fell entirely outside the image."""
+    box = mask_to_box(mask)
+    return [] if box is None else [Detection(box, mask, confidence, label)]
+
+
+# FaceMesh landmark numbers around each eye (mediapipe's FACEMESH_LEFT_EYE / _RIGHT_EYE),
+# written out so that importing this module does not import mediapipe.
+# fmt: off
+LEFT_EYE_LANDMARKS = [249, 263, 362, 373, 374, 380, 381, 382,
+                      384, 385, 386, 387, 388, 390, 398, 466]
+RIGHT_EYE_LANDMARKS = [7, 33, 133, 144, 145, 153, 154, 155,
+                       157, 158, 159, 160, 161, 163, 173, 246]
+# fmt: on
+
+MODELS: dict[str, _Model] = {
+    "mediapipe_face_short": _Model(_face_detection(0), _read_faces),
+    "mediapipe_face_full": _Model(_face_detection(1), _read_faces),
+    "mediapipe_face_mesh": _Model(_face_mesh, _read_face_meshes),
+    "mediapipe_face_mesh_eyes_only": _Model(_face_mesh, _read_eyes),
+    "mediapipe_hand": _Model(_hands, _read_hands),
+    "mediapipe_person": _Model(_selfie_segmentation, _read_people, confidence_in_graph=False),
+}

@@ -1,0 +1,324 @@
+"""MediaPipe models on real photos that installed packages ship (see the `photos` fixture).
+
+Face boxes were measured once with mediapipe 0.10.21 and are pinned here with a few pixels of
+tolerance (x1, y1, x2, y2 in image pixels).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from adetailer.boxes import box_iou, box_to_mask
+from adetailer.detections import Detections
+from adetailer.detectors import clear_detector_cache, load_count, load_detector
+from adetailer.detectors.base import DetectorError
+from adetailer.detectors.mediapipe import (
+    LEFT_EYE_LANDMARKS,
+    MEDIAPIPE_INSTALL,
+    RIGHT_EYE_LANDMARKS,
+    MediaPipeDetector,
+    people_from_probability,
+)
+from adetailer.registry import ModelEntry
+
+TOLERANCE = 3.0  # px
+
+FACE_BOXES = {
+    ("mediapipe_face_full", "astronaut"): (173.7, 67.8, 277.6, 171.7),
+    ("mediapipe_face_full", "camera"): (199.6, 122.7, 275.6, 198.7),
+    ("mediapipe_face_full", "grace_hopper"): (165.9, 128.4, 366.3, 328.8),
+    ("mediapipe_face_short", "astronaut"): (177.6, 82.9, 272.9, 178.2),
+    ("mediapipe_face_short", "camera"): (180.4, 122.1, 265.2, 207.0),
+    ("mediapipe_face_short", "grace_hopper"): (171.4, 146.9, 365.8, 341.4),
+    ("mediapipe_face_mesh", "astronaut"): (178.0, 72.0, 273.0, 176.0),
+    ("mediapipe_face_mesh", "camera"): (192.0, 122.0, 265.0, 204.0),
+    ("mediapipe_face_mesh", "grace_hopper"): (169.0, 131.0, 358.0, 334.0),
+}
+FACE_PHOTOS = ["astronaut", "camera", "grace_hopper"]
+# The man on the right of ultralytics' zidane.jpg points at the camera with his right hand.
+ZIDANE_HAND = (1005.0, 416.0, 1146.0, 481.0)
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+
+@pytest.fixture(scope="module")
+def detectors() -> dict[str, MediaPipeDetector]:
+    names = [
+        "mediapipe_face_full",
+        "mediapipe_face_short",
+        "mediapipe_face_mesh",
+        "mediapipe_face_mesh_eyes_only",
+        "mediapipe_hand",
+        "mediapipe_person",
+    ]
+    return {name: MediaPipeDetector(name) for name in names}
+
+
+def detect(detectors: dict[str, MediaPipeDetector], name: str, image: Image.Image) -> Detections:
+    return detectors[name].detect(image, confidence=0.3)
+
+
+def assert_well_formed(found: Detections, image: Image.Image, label: str) -> None:
+    width, height = image.size
+    assert found.image.mode == "RGB"
+    assert found.size == image.size
+    for item in found:
+        assert item.label == label
+        assert 0.0 < item.confidence <= 1.0
+        assert item.mask.dtype == bool
+        assert item.mask.shape == (height, width)
+        assert item.mask.any()
+        x1, y1, x2, y2 = item.box
+        assert 0 <= x1 < x2 <= width
+        assert 0 <= y1 < y2 <= height
+        outside = item.mask & ~box_to_mask(item.box, image.size)
+        assert not outside.any()
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS)
+@pytest.mark.parametrize(
+    "model", ["mediapipe_face_full", "mediapipe_face_short", "mediapipe_face_mesh"]
+)
+def test_one_face_where_measured(detectors, photos, model: str, photo: str) -> None:
+    image = photos[photo]
+    found = detect(detectors, model, image)
+    assert len(found) == 1
+    assert_well_formed(found, image, "face")
+    assert np.allclose(found[0].box, FACE_BOXES[model, photo], atol=TOLERANCE), found[0].box
+    assert found.model == model
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS)
+def test_face_detection_mask_is_the_box(detectors, photos, photo: str) -> None:
+    face = detect(detectors, "mediapipe_face_full", photos[photo])[0]
+    assert np.array_equal(face.mask, box_to_mask(face.box, photos[photo].size))
+    assert 0.8 < face.confidence <= 1.0
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS)
+def test_face_mesh_follows_the_face(detectors, photos, photo: str) -> None:
+    image = photos[photo]
+    face = detect(detectors, "mediapipe_face_full", image)[0]
+    mesh = detect(detectors, "mediapipe_face_mesh", image)[0]
+    inside = mesh.mask & box_to_mask(face.box, image.size)
+    assert inside.sum() / mesh.mask.sum() > 0.9
+    assert box_iou(mesh.box, face.box) > 0.7
+    assert mesh.confidence == 1.0
+    # a filled hull: a solid region, much more than a box outline
+    assert mesh.mask.sum() > 0.6 * mesh.area
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS)
+def test_eyes_only_are_two_regions_inside_the_face(detectors, photos, photo: str) -> None:
+    image = photos[photo]
+    face = detect(detectors, "mediapipe_face_full", image)[0]
+    mesh = detect(detectors, "mediapipe_face_mesh", image)[0]
+    eyes = detect(detectors, "mediapipe_face_mesh_eyes_only", image)
+    assert len(eyes) == 1
+    assert_well_formed(eyes, image, "eyes")
+    mask = eyes[0].mask
+    assert not (mask & ~box_to_mask(face.box, image.size)).any()
+    assert not (mask & ~mesh.mask).any()
+    regions, _ = cv2.connectedComponents(mask.astype(np.uint8))
+    assert regions - 1 == 2  # left eye, right eye (label 0 is the background)
+    eyes_center_y = (eyes[0].box[1] + eyes[0].box[3]) / 2
+    assert face.box[1] < eyes_center_y < (face.box[1] + face.box[3]) / 2  # upper half of face
+
+
+def test_eye_landmarks_match_mediapipe() -> None:
+    from mediapipe.python.solutions import face_mesh_connections as connections
+
+    def indices(pairs: frozenset[tuple[int, int]]) -> list[int]:
+        return sorted({index for pair in pairs for index in pair})
+
+    assert indices(connections.FACEMESH_LEFT_EYE) == LEFT_EYE_LANDMARKS
+    assert indices(connections.FACEMESH_RIGHT_EYE) == RIGHT_EYE_LANDMARKS
+
+
+def test_hand_on_zidane(detectors, photos) -> None:
+    image = photos["zidane"]
+    hands = detect(detectors, "mediapipe_hand", image)
+    assert len(hands) == 1
+    assert_well_formed(hands, image, "hand")
+    assert np.allclose(hands[0].box, ZIDANE_HAND, atol=TOLERANCE), hands[0].box
+    assert hands[0].confidence > 0.9
+
+
+@pytest.mark.parametrize("photo", FACE_PHOTOS)
+def test_hand_on_portraits(detectors, photos, photo: str) -> None:
+    """No hand is found on these portraits (none is clearly visible); whatever comes is sane."""
+    image = photos[photo]
+    hands = detect(detectors, "mediapipe_hand", image)
+    assert_well_formed(hands, image, "hand")
+    assert len(hands) <= 2
+
+
+@pytest.mark.parametrize(
+    ("photo", "least_share"), [("astronaut", 0.4), ("camera", 0.2), ("grace_hopper", 0.4)]
+)
+def test_one_person_per_portrait(detectors, photos, photo: str, least_share: float) -> None:
+    image = photos[photo]
+    people = detect(detectors, "mediapipe_person", image)
+    assert len(people) == 1
+    assert_well_formed(people, image, "person")
+    width, height = image.size
+    assert people[0].mask.sum() / (width * height) > least_share
+    face = detect(detectors, "mediapipe_face_full", image)[0]
+    face_center = box_to_mask(
+        (
+            (face.box[0] + face.box[2]) / 2,
+            (face.box[1] + face.box[3]) / 2,
+            (face.box[0] + face.box[2]) / 2 + 1,
+            (face.box[1] + face.box[3]) / 2 + 1,
+        ),
+        image.size,
+    )
+    assert (people[0].mask & face_center).any()  # the person region holds the face
+
+
+def test_high_confidence_finds_nothing(detectors, photos) -> None:
+    found = detectors["mediapipe_face_short"].detect(photos["camera"], confidence=0.99)
+    assert found.items == ()
+    assert found.model == "mediapipe_face_short"
+
+
+@pytest.mark.parametrize("confidence", [-0.1, 1.5])
+def test_confidence_out_of_range(detectors, photos, confidence: float) -> None:
+    with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
+        detectors["mediapipe_face_full"].detect(photos["astronaut"], confidence=confidence)
+
+
+def test_other_image_modes(detectors, photos) -> None:
+    rgba = photos["astronaut"].convert("RGBA")
+    found = detectors["mediapipe_face_full"].detect(rgba, confidence=0.3)
+    assert len(found) == 1
+    assert found.image.mode == "RGB"
+
+
+def test_solutions_are_reused_per_confidence() -> None:
+    detector = MediaPipeDetector("mediapipe_face_full")
+    image = Image.new("RGB", (64, 64))
+    for _ in range(3):
+        detector.detect(image, confidence=0.3)
+    assert len(detector._solutions) == 1
+    first = next(iter(detector._solutions.values()))
+    detector.detect(image, confidence=0.3)
+    assert next(iter(detector._solutions.values())) is first
+    for confidence in (0.1, 0.2, 0.4, 0.5, 0.6):
+        detector.detect(image, confidence=confidence)
+    assert len(detector._solutions) == 4  # the oldest are closed and dropped
+    detector.close()
+    assert len(detector._solutions) == 0
+
+
+def test_person_model_keeps_one_solution_for_every_confidence() -> None:
+    detector = MediaPipeDetector("mediapipe_person")
+    image = Image.new("RGB", (32, 32))
+    detector.detect(image, confidence=0.3)
+    detector.detect(image, confidence=0.7)
+    assert list(detector._solutions) == [None]
+
+
+def test_errors_are_raised_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = MediaPipeDetector("mediapipe_face_short")
+
+    class Broken:
+        def process(self, pixels: np.ndarray) -> Any:
+            raise RuntimeError("graph failed")
+
+    monkeypatch.setattr(detector, "_solution", lambda confidence: Broken())
+    with pytest.raises(
+        DetectorError,
+        match=r"^mediapipe_face_short failed on a 8x6 image: RuntimeError: graph failed$",
+    ):
+        detector.detect(Image.new("RGB", (8, 6)), confidence=0.5)
+
+
+def test_unknown_name() -> None:
+    with pytest.raises(DetectorError, match="unknown MediaPipe model 'mediapipe_feet'"):
+        MediaPipeDetector("mediapipe_feet")
+
+
+def test_person_regions_from_a_probability_map() -> None:
+    probability = np.zeros((100, 200), dtype=np.float32)
+    probability[10:60, 10:50] = 0.9  # a person
+    probability[20:90, 120:190] = 0.7  # another one
+    probability[95:97, 100:102] = 1.0  # a speck: 4 px, under 1 % of the image
+    people = people_from_probability(probability, confidence=0.3)
+    assert [item.box for item in people] == [(10.0, 10.0, 50.0, 60.0), (120.0, 20.0, 190.0, 90.0)]
+    assert [round(item.confidence, 2) for item in people] == [0.9, 0.7]
+    assert [item.label for item in people] == ["person", "person"]
+    assert people_from_probability(probability, confidence=0.8)[0].box == (10.0, 10.0, 50.0, 60.0)
+    assert len(people_from_probability(probability, confidence=0.8)) == 1
+    assert people_from_probability(np.zeros((8, 8), np.float32), confidence=0.3) == []
+
+
+# --- without mediapipe ----------------------------------------------------------------------
+
+
+def test_missing_mediapipe_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, fresh_detector_cache: None
+) -> None:
+    monkeypatch.setitem(sys.modules, "mediapipe", None)  # makes `import mediapipe` fail
+    with pytest.raises(DetectorError) as caught:
+        load_detector(ModelEntry("mediapipe_face_full", "mediapipe", "builtin"))
+    assert str(caught.value) == (
+        f"MediaPipe models need the mediapipe package, which is not installed: {MEDIAPIPE_INSTALL}"
+    )
+    assert MEDIAPIPE_INSTALL == 'pip install "mediapipe>=0.10.13,<0.10.30"'
+
+
+def test_mediapipe_without_solutions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "mediapipe", SimpleNamespace(__version__="0.10.31"))
+    with pytest.raises(DetectorError, match=r"mediapipe 0\.10\.31 no longer ships the legacy"):
+        MediaPipeDetector("mediapipe_hand")
+
+
+def test_builtin_detector_is_cached(fresh_detector_cache: None) -> None:
+    entry = ModelEntry("mediapipe_face_short", "mediapipe", "builtin")
+    before = load_count()
+    first = load_detector(entry)
+    assert load_detector(entry) is first
+    assert load_count() == before + 1
+    clear_detector_cache()
+    assert load_detector(entry) is not first
+
+
+def test_concurrent_first_use_loads_once(fresh_detector_cache: None) -> None:
+    entry = ModelEntry("mediapipe_face_mesh", "mediapipe", "builtin")
+    before = load_count()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        detectors = list(pool.map(lambda _: load_detector(entry), range(16)))
+    assert load_count() == before + 1
+    assert all(detector is detectors[0] for detector in detectors)
+
+
+IMPORT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import adetailer.detectors
+    import adetailer.registry
+    import adetailer.downloads
+    heavy = [m for m in ("torch", "ultralytics", "mediapipe", "huggingface_hub", "cv2")
+             if m in sys.modules]
+    print(json.dumps(heavy))
+    """
+)
+
+
+def test_importing_detectors_loads_no_framework() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert json.loads(completed.stdout) == []
