@@ -26,22 +26,33 @@ class TilingPlan:
 
     smallest_tile: int = 256  # px; a 40 px face fills about a sixth of such a tile
     overlap: float = 0.25  # share of a tile its neighbour also covers
-    max_tiles: int = 64  # a bound on cost for very large images
+    max_tiles: int = 128  # a bound on cost for very large images
     edge_margin: float = 2.0  # px; detections touching an inner tile edge are cut faces
     duplicate_iou: float = 0.4
     duplicate_containment: float = 0.7
+    # A tile's detection is kept only if the detector finds it again in crops of these many
+    # times its size around it: a small tile blown up shows texture that looks like a face,
+    # the same spot seen with more context does not.
+    confirm_scales: tuple[float, ...] = (4.0, 6.0)
+    confirm_iou: float = 0.4
 
 
 def tile_sizes(size: tuple[int, int], plan: TilingPlan) -> list[int]:
-    """Square tile sides: half the shorter image side, then halved again while still useful."""
+    """Square tile sides: half the shorter image side, halved again down to the smallest tile.
+
+    An image no larger than the smallest tile gets none: the detector already sees it whole at
+    about its own input size.
+    """
     shorter = min(size)
+    if shorter <= plan.smallest_tile:
+        return []
     sizes = []
     side = shorter // 2
     while side >= plan.smallest_tile:
         sizes.append(side)
         side //= 2
-    if not sizes and shorter > plan.smallest_tile:
-        sizes.append(plan.smallest_tile)
+    if not sizes or sizes[-1] > plan.smallest_tile * 1.25:
+        sizes.append(plan.smallest_tile)  # the size that makes the smallest faces large enough
     return sizes
 
 
@@ -53,16 +64,33 @@ def _starts(length: int, tile: int, step: int) -> list[int]:
     return starts
 
 
-def tile_boxes(size: tuple[int, int], plan: TilingPlan = TilingPlan()) -> list[Box]:
-    """Every tile (x1, y1, x2, y2), largest tiles first, overlapping by `plan.overlap`."""
+def _layout(size: tuple[int, int], side: int, overlap: float) -> list[Box]:
     width, height = size
-    tiles: list[Box] = []
-    for side in tile_sizes(size, plan):
-        step = max(1, int(side * (1 - plan.overlap)))
-        for top in _starts(height, side, step):
-            for left in _starts(width, side, step):
-                tiles.append((left, top, min(left + side, width), min(top + side, height)))
-    return tiles[: plan.max_tiles]
+    step = max(1, int(side * (1 - overlap)))
+    return [
+        (left, top, min(left + side, width), min(top + side, height))
+        for top in _starts(height, side, step)
+        for left in _starts(width, side, step)
+    ]
+
+
+def tile_boxes(size: tuple[int, int], plan: TilingPlan = TilingPlan()) -> list[Box]:
+    """Every tile (x1, y1, x2, y2), largest tiles first, overlapping by `plan.overlap`.
+
+    Past `plan.max_tiles`, middle scales go first (the detector covers a range of sizes at each
+    scale), then the tiles grow: small faces in a huge image cost the least to lose.
+    """
+    sides = tile_sizes(size, plan)
+
+    def count(candidates: list[int]) -> int:
+        return sum(len(_layout(size, side, plan.overlap)) for side in candidates)
+
+    while len(sides) > 2 and count(sides) > plan.max_tiles:
+        del sides[-2]
+    while count(sides) > plan.max_tiles and min(sides) < min(size):
+        sides = sorted({min(min(size), int(side * 1.25) + 1) for side in sides}, reverse=True)
+    tiles = [tile for side in sides for tile in _layout(size, side, plan.overlap)]
+    return tiles[: plan.max_tiles]  # only a strip many times longer than wide gets here
 
 
 def _touches_inner_edge(box: Box, tile: Box, size: tuple[int, int], margin: float) -> bool:
@@ -104,17 +132,57 @@ def _tile_detections(
             yield item.replace(box=box, mask=_place(item.mask, tile, image.size))
 
 
+def context_box(box: Box, size: tuple[int, int], scale: float) -> Box:
+    """A square around a box, `scale` times its longer side, clamped to the image."""
+    width, height = size
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = max(box[2] - box[0], box[3] - box[1]) * scale / 2
+    return (
+        max(0, int(cx - half)),
+        max(0, int(cy - half)),
+        min(width, int(cx + half) + 1),
+        min(height, int(cy + half) + 1),
+    )
+
+
+def confirmed(
+    detector: Detector,
+    image: Image.Image,
+    item: Detection,
+    confidence: float,
+    classes: Sequence[str],
+    plan: TilingPlan,
+) -> bool:
+    """Does the detector find this detection again when it sees the place with more context?"""
+    for scale in plan.confirm_scales:
+        region = context_box(item.box, image.size, scale)
+        again = detector.detect(image.crop(region), confidence=confidence, classes=classes)
+        if not any(
+            box_iou(translate_box(other.box, region[0], region[1]), item.box) >= plan.confirm_iou
+            for other in again
+        ):
+            return False
+    return True
+
+
+def _same_thing(a: Detection, b: Detection, plan: TilingPlan) -> bool:
+    return (
+        box_iou(a.box, b.box) >= plan.duplicate_iou
+        or box_intersection_over_smaller(a.box, b.box) >= plan.duplicate_containment
+    )
+
+
+def _duplicates_any(item: Detection, others: Sequence[Detection], plan: TilingPlan) -> bool:
+    return any(_same_thing(item, other, plan) for other in others)
+
+
 def merge_duplicates(
     items: Sequence[Detection], plan: TilingPlan = TilingPlan()
 ) -> list[Detection]:
     """Keep the most confident of detections that overlap enough to be the same thing."""
     kept: list[Detection] = []
     for item in sorted(items, key=lambda d: d.confidence, reverse=True):
-        if all(
-            box_iou(item.box, other.box) < plan.duplicate_iou
-            and box_intersection_over_smaller(item.box, other.box) < plan.duplicate_containment
-            for other in kept
-        ):
+        if not _duplicates_any(item, kept, plan):
             kept.append(item)
     return kept
 
@@ -131,7 +199,17 @@ def detect_tiled(
     whole = detector.detect(image, confidence=confidence, classes=classes)
     image = whole.image
     tiles = tile_boxes(image.size, plan)
-    found = [*whole.items, *_tile_detections(detector, image, tiles, confidence, classes, plan)]
+    from_tiles = merge_duplicates(
+        list(_tile_detections(detector, image, tiles, confidence, classes, plan)), plan
+    )
+    # the whole pass vouches for what it found too; anything new must be found again in context
+    new = [
+        item
+        for item in from_tiles
+        if _duplicates_any(item, whole.items, plan)
+        or confirmed(detector, image, item, confidence, classes, plan)
+    ]
+    found = [*whole.items, *new]
     kept = merge_duplicates(found, plan)
     position = {id(d): n for n, d in enumerate(found)}
     kept.sort(key=lambda d: position[id(d)])
