@@ -1,0 +1,108 @@
+"""HTTP routes under /adetailer/v1, added to A1111's FastAPI app when it starts.
+
+GET  /adetailer/v1/version   {"version": "..."}
+GET  /adetailer/v1/schema    the JSON schema of one tab's arguments
+GET  /adetailer/v1/ad_model  {"ad_model": [model names]}  (the folder is scanned again)
+POST /adetailer/v1/detect    an image and a tab's detection and mask options in; boxes, labels,
+                             scores and base64 PNG masks out; nothing is generated
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from adetailer.__version__ import __version__
+from adetailer.args import parse_tab, tab_json_schema
+from adetailer.detectors.base import DetectorError
+from adetailer.masks import SORT_NONE, SORT_ORDERS
+from adetailer.pipeline import detect_and_mask
+from adetailer.registry import UnknownModelError
+from adetailer_webui import host, log
+
+
+class RequestError(ValueError):
+    """A request the caller has to fix; answered with HTTP 422 and one line."""
+
+
+def decode_image(data: Any) -> Image.Image:
+    if not isinstance(data, str) or not data:
+        raise RequestError('"image" must be a base64-encoded image (PNG, JPEG, WebP)')
+    if data.startswith("data:") and "," in data:
+        data = data.split(",", 1)[1]
+    try:
+        raw = base64.b64decode(data, validate=False)
+        with Image.open(io.BytesIO(raw)) as image:
+            image.load()
+            return image.copy()
+    except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
+        raise RequestError(f'"image" is not a readable base64 image: {exc}') from None
+
+
+def encode_png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def detect_request(body: Any) -> dict[str, Any]:
+    """What POST /adetailer/v1/detect answers, or RequestError for a bad request."""
+    if not isinstance(body, dict):
+        raise RequestError('the body must be a JSON object with an "image" and ad_* options')
+    options = dict(body)
+    image = decode_image(options.pop("image", None))
+    sort_by = options.pop("sort_by", SORT_NONE)
+    if sort_by not in SORT_ORDERS:
+        allowed = ", ".join(f'"{o}"' for o in SORT_ORDERS)
+        raise RequestError(f"sort_by={sort_by!r} is not allowed; expected one of {allowed}")
+    include_preview = bool(options.pop("preview", False))
+    options.setdefault("ad_model", "mediapipe_face_full")
+    result = parse_tab(options, 0, host.choices())
+    if result.args is None:
+        raise RequestError(str(result.error).replace("ADetailer 1st tab: ", ""))
+    try:
+        found = detect_and_mask(
+            image, result.args, host.registry(), sort_by=sort_by, device=host.detection_device()
+        )
+    except (DetectorError, UnknownModelError) as exc:
+        raise RequestError(str(exc)) from None
+    answer: dict[str, Any] = {
+        **found.found.to_dict(),
+        "masks": [{**d.to_dict(), "mask": encode_png(d.mask_image())} for d in found.masks],
+        "warnings": list(result.warnings),
+    }
+    if include_preview:
+        answer["preview"] = encode_png(found.found.preview())
+    return answer
+
+
+def add_routes(_demo: Any, app: Any) -> None:
+    """`on_app_started` callback (also called with `--nowebui`, where demo is None)."""
+    from fastapi import Body
+    from fastapi.responses import JSONResponse
+
+    @app.get("/adetailer/v1/version")
+    async def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    @app.get("/adetailer/v1/schema")
+    async def schema() -> dict[str, Any]:
+        return tab_json_schema()
+
+    @app.get("/adetailer/v1/ad_model")
+    async def ad_model() -> dict[str, list[str]]:
+        return {"ad_model": host.registry(refresh=True).names()}
+
+    @app.post("/adetailer/v1/detect")
+    def detect(body: Any = Body(...)) -> Any:  # noqa: B008 - FastAPI's way of taking a body
+        try:
+            return detect_request(body)
+        except RequestError as exc:
+            return JSONResponse(status_code=422, content={"detail": str(exc)})
+        except Exception as exc:
+            log.error("detect request failed")
+            return JSONResponse(status_code=500, content={"detail": f"detection failed: {exc}"})

@@ -1,0 +1,172 @@
+"""The "ADetailer" settings section: the original's keys, labels and defaults, plus this version's.
+
+Options are read with `opts.data.get(key, default)` (see `read`), because `opts.data` holds only
+what config.json had until the settings UI registered the options, and detailing can run before
+that (API-only start, tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adetailer.inpaint import MATCH_MODES, MATCH_OFF
+from adetailer.masks import SORT_NONE, SORT_ORDERS
+
+SECTION = ("ADetailer", "ADetailer")
+
+DEFAULT_SCRIPT_NAMES = ",".join(
+    sorted(
+        (
+            "dynamic_prompting",
+            "dynamic_thresholding",
+            "wildcard_recursive",
+            "wildcards",
+            "lora_block_weight",
+            "negpip",
+        )
+    )
+)
+# Built-in scripts that always take part in the detail pass.
+BUILTIN_SCRIPTS = ("soft_inpainting", "hypertile_script")
+
+DEFAULTS: dict[str, Any] = {
+    "ad_max_models": 4,
+    "ad_extra_models_dir": "",
+    "ad_save_images_dir": "",
+    "ad_save_previews": False,
+    "ad_save_images_before": False,
+    "ad_only_selected_scripts": True,
+    "ad_script_names": DEFAULT_SCRIPT_NAMES,
+    "ad_bbox_sortby": SORT_NONE,
+    "ad_same_seed_for_each_tab": False,
+    "ad_dynamic_denoise_power": 0.0,
+    "ad_match_inpaint_bbox_size": MATCH_OFF,
+    # new in this version
+    "ad_write_detections": True,
+}
+
+
+def read(key: str) -> Any:
+    from modules import shared
+
+    value = shared.opts.data.get(key, DEFAULTS[key])
+    return DEFAULTS[key] if value is None else value
+
+
+def max_tabs() -> int:
+    try:
+        return min(15, max(1, int(read("ad_max_models"))))
+    except (TypeError, ValueError):
+        return DEFAULTS["ad_max_models"]
+
+
+def script_allow_list() -> set[str] | None:
+    """File stems of the scripts the detail pass keeps; None keeps every script."""
+    if not read("ad_only_selected_scripts"):
+        return None
+    names = {name.strip() for name in str(read("ad_script_names")).split(",")}
+    return {name for name in names if name} | set(BUILTIN_SCRIPTS)
+
+
+def register() -> None:
+    """`on_ui_settings` callback."""
+    import gradio as gr
+    from modules import shared
+
+    def add(key: str, info: Any) -> None:
+        info.section = SECTION
+        shared.opts.add_option(key, info)
+
+    option = shared.OptionInfo
+    add(
+        "ad_max_models",
+        option(
+            DEFAULTS["ad_max_models"],
+            "Max tabs",
+            gr.Slider,
+            {"minimum": 1, "maximum": 15, "step": 1},
+        ).needs_reload_ui(),
+    )
+    add(
+        "ad_extra_models_dir",
+        option(
+            DEFAULTS["ad_extra_models_dir"],
+            "Extra paths to scan adetailer models separated by vertical bars(|)",
+            gr.Textbox,
+        )
+        .info('e.g. "C:\\models\\yolo|/mnt/models/yolo"; the model list is refreshed on Reload UI')
+        .needs_reload_ui(),
+    )
+    add(
+        "ad_save_images_dir",
+        option(
+            DEFAULTS["ad_save_images_dir"],
+            "Output directory for adetailer images",
+            gr.Textbox,
+        ).info("blank: the generation's own output folder"),
+    )
+    add("ad_save_previews", option(False, "Save mask previews"))
+    add("ad_save_images_before", option(False, "Save images before ADetailer"))
+    add(
+        "ad_only_selected_scripts",
+        option(True, "Apply only selected scripts to ADetailer"),
+    )
+    add(
+        "ad_script_names",
+        option(
+            DEFAULT_SCRIPT_NAMES,
+            "Script names to apply to ADetailer (separated by comma)",
+            gr.Textbox,
+            {"placeholder": "comma-separated list of script names", "interactive": True},
+        ).info(
+            "file names of always-on scripts, without .py; soft inpainting and hypertile always apply"
+        ),
+    )
+    add(
+        "ad_bbox_sortby",
+        option(
+            SORT_NONE,
+            "Sort bounding boxes by",
+            gr.Radio,
+            {"choices": list(SORT_ORDERS)},
+        ),
+    )
+    add(
+        "ad_same_seed_for_each_tab",
+        option(False, "Use same seed for each tab in adetailer").info(
+            "on: every detection is redrawn with the image's seed; off: the k-th detection uses seed + k"
+        ),
+    )
+    add(
+        "ad_dynamic_denoise_power",
+        option(
+            DEFAULTS["ad_dynamic_denoise_power"],
+            "Power scaling for dynamic denoise strength based on bounding box size",
+            gr.Slider,
+            {"minimum": -10, "maximum": 10, "step": 0.01},
+        ).info(
+            "smaller boxes get more denoising, larger ones less, up to the tab's strength;"
+            " 0 = off, 1 = linear, 2-4 recommended"
+        ),
+    )
+    add(
+        "ad_match_inpaint_bbox_size",
+        option(
+            MATCH_OFF,
+            "Try to match inpainting size to bounding box size, if 'Use separate width/height' is not set",
+            gr.Radio,
+            {"choices": list(MATCH_MODES)},
+        ).info(
+            "Strict: the nearest SDXL training resolution (SDXL models only);"
+            " Free: any model, the box's aspect in multiples of 8"
+        ),
+    )
+    add(
+        "ad_write_detections",
+        option(
+            True,
+            "Write each detection (box, label, score, seed, prompt) into the infotext",
+        ).info(
+            'under the key "ADetailer detections", to reproduce an image detection by detection'
+        ),
+    )
