@@ -39,6 +39,10 @@ HELD = (
 
 
 def installed_version(name: str) -> str | None:
+    import launch
+
+    if not launch.is_installed(name):
+        return None
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

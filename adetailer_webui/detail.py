@@ -346,7 +346,7 @@ def _overrides_for(args: TabArgs) -> dict[str, Any]:
 def run_inner_pass(
     p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
 ) -> Image.Image | None:
-    """One detection's img2img "inpaint only masked" pass; None when it produced no image."""
+    """One detection's img2img "inpaint only masked" pass; None when it did not finish."""
     from modules import processing
 
     p2 = build_inner_p(p, image, job, args, styles)
@@ -354,8 +354,8 @@ def run_inner_pass(
         processed = processing.process_images(p2)
     finally:
         p2.close()
-    if not processed.images:
-        return None
+    if not processed.images or _should_stop():
+        return None  # an interrupted pass is half done: keep the image from before it
     result = processed.images[0]
     if result.size != image.size:  # a separate inpaint size in "whole picture" mode
         result = result.resize(image.size, Image.LANCZOS)

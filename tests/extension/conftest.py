@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,17 @@ def launch(
 
 @pytest.fixture
 def webui(tmp_path: Path) -> Iterator[harness.FakeWebUI]:
+    with launch(tmp_path, api=True) as started:
+        yield started
+
+
+@pytest.fixture
+def yolo_webui(tmp_path: Path, yolo_models_dir: Path) -> Iterator[harness.FakeWebUI]:
+    """The web UI with the test YOLO models (tests/conftest.py) in models/adetailer."""
+    target = tmp_path / "models" / "adetailer"
+    target.mkdir(parents=True)
+    for model in yolo_models_dir.glob("*.pt"):
+        shutil.copy(model, target / model.name)
     with launch(tmp_path, api=True) as started:
         yield started
 

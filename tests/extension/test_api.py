@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from adetailer.__version__ import __version__
+from tests.extension.test_generation import calls_so_far, infotext_params, inner_calls
+
+FACE_TAB = {"ad_model": "mediapipe_face_full"}
+
+
+def txt2img(webui, args):
+    return webui.txt2img_api(
+        {
+            "prompt": "a photo",
+            "seed": 1,
+            "steps": 20,
+            "width": 768,
+            "height": 512,
+            "alwayson_scripts": {"ADetailer": {"args": args}},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [True, FACE_TAB],  # the original runs a second, default tab for this one
+        [FACE_TAB],
+        [True, False, FACE_TAB],
+    ],
+)
+def test_an_api_request_runs_exactly_the_tabs_it_sends(webui, generates_faces, args):
+    start = calls_so_far()
+    processed = txt2img(webui, args)
+    assert len(inner_calls(start)) == 2
+    params = infotext_params(processed)
+    assert params["ADetailer model"] == "mediapipe_face_full"
+    assert not any(key.startswith("ADetailer model ") for key in params)
+
+
+def test_two_tabs_from_the_api(webui, generates_faces):
+    second = {"ad_model": "mediapipe_face_short", "ad_prompt": "x"}
+    start = calls_so_far()
+    processed = txt2img(webui, [True, False, {**FACE_TAB, "ad_y_offset": -250}, second])
+    assert len(inner_calls(start)) == 4
+    assert infotext_params(processed)["ADetailer model 2nd"] == "mediapipe_face_short"
+
+
+def test_the_script_name_is_case_insensitive(webui, generates_faces):
+    start = calls_so_far()
+    webui.txt2img_api(
+        {
+            "prompt": "a",
+            "width": 768,
+            "height": 512,
+            "alwayson_scripts": {"adetailer": {"args": [FACE_TAB]}},
+        }
+    )
+    assert len(inner_calls(start)) == 2
+
+
+def test_a_bad_tab_is_skipped_and_reported_and_the_image_comes_back(webui, generates_faces, capsys):
+    bad = {"ad_model": "mediapipe_face_full", "ad_confidence": 7}
+    start = calls_so_far()
+    processed = txt2img(webui, [True, False, bad])
+    assert len(processed.images) == 1
+    assert inner_calls(start) == []
+    line = "ADetailer 1st tab: ad_confidence=7 is not allowed; expected a number from 0 to 1"
+    assert line in capsys.readouterr().err
+    # nothing ran, so no tab keys; the reason still reaches the caller
+    assert line in processed.infotexts[0]
+
+
+def test_one_bad_tab_does_not_stop_the_others(webui, generates_faces):
+    start = calls_so_far()
+    processed = txt2img(webui, [True, False, {"ad_model": "nope.pt"}, FACE_TAB])
+    assert len(inner_calls(start)) == 2
+    params = infotext_params(processed)
+    assert params["ADetailer model 2nd"] == "mediapipe_face_full"
+    assert 'ad_model="nope.pt" is not allowed' in params["ADetailer warnings"]
+
+
+def test_unknown_keys_warn_and_old_keys_still_work(webui, generates_faces, capsys):
+    tab = {
+        "ad_model": "mediapipe_face_full",
+        "ad_conf": 50,
+        "ad_mask_k_largest": 1,
+        "ad_colour": "red",
+    }
+    start = calls_so_far()
+    processed = txt2img(webui, [True, False, tab])
+    assert len(inner_calls(start)) == 1  # top 1
+    params = infotext_params(processed)
+    assert params["ADetailer confidence"] == "0.5"
+    assert params["ADetailer mask only top k"] == "1"
+    assert 'unknown keys ignored: "ad_colour"' in capsys.readouterr().err
+    assert "ad_colour" in params["ADetailer warnings"]
+
+
+@pytest.mark.parametrize(
+    "args", [[True, False, "junk"], [True, False, None], [True, False, [1, 2]], ["yes", {}], 5]
+)
+def test_junk_never_costs_the_image(webui, generates_faces, args):
+    processed = txt2img(webui, args if isinstance(args, list) else [args])
+    assert len(processed.images) == 1
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(webui):
+    return TestClient(webui.app)
+
+
+def b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_version_schema_and_models(client):
+    assert client.get("/adetailer/v1/version").json() == {"version": __version__}
+    schema = client.get("/adetailer/v1/schema").json()
+    assert schema["properties"]["ad_confidence"]["default"] == 0.3
+    models = client.get("/adetailer/v1/ad_model").json()["ad_model"]
+    assert "mediapipe_face_full" in models
+    assert "face_yolov8n.pt" in models
+
+
+def test_the_model_list_is_found_again(client, webui):
+    target = webui.models_path / "adetailer" / "my_faces.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"not read by listing")
+    assert "my_faces.pt" in client.get("/adetailer/v1/ad_model").json()["ad_model"]
+
+
+def test_detect_route(client, faces_photo):
+    image, _ = faces_photo
+    answer = client.post(
+        "/adetailer/v1/detect",
+        json={
+            "image": b64(image),
+            "ad_model": "mediapipe_face_full",
+            "ad_dilate_erode": 0,
+            "preview": True,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["width"], body["height"]) == image.size
+    assert len(body["detections"]) == 2
+    assert len(body["masks"]) == 2
+    mask = Image.open(io.BytesIO(base64.b64decode(body["masks"][0]["mask"])))
+    assert mask.size == image.size
+    assert mask.mode == "L"
+    assert Image.open(io.BytesIO(base64.b64decode(body["preview"]))).size == image.size
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"image": "not base64!"}, '"image" is not a readable base64 image'),
+        ({}, '"image" must be a base64-encoded image'),
+        ({"sort_by": "Size"}, "sort_by='Size' is not allowed"),
+        ({"ad_confidence": 3}, "ad_confidence=3 is not allowed"),
+        ({"ad_model": "../../etc/passwd"}, "ad_model"),
+    ],
+)
+def test_detect_route_errors_are_one_line(client, faces_photo, body, expected):
+    if body and "image" not in body:
+        body = {"image": b64(faces_photo[0]), **body}
+    answer = client.post("/adetailer/v1/detect", json=body)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert expected in detail
+    assert "\n" not in detail
