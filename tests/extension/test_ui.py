@@ -116,7 +116,7 @@ def pasted_tabs(webui, infotext: str, tab: str = "txt2img") -> tuple[dict[str, A
     by_id = {getattr(c, "elem_id", None): v for c, v in values.items()}
     ids = components(webui, tab)
     tabs = []
-    for n, suffix in enumerate(["", "_2nd", "_3rd", "_4th"]):
+    for suffix in ["", "_2nd", "_3rd", "_4th"]:
         widget_values = []
         for key in FIELD_NAMES:
             elem_id = f"script_{tab}_adetailer_{key}{suffix}"
