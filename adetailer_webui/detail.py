@@ -24,13 +24,16 @@ from adetailer.args import (
     SAME_VAE,
     ScriptArgs,
     TabArgs,
+    tab_label,
 )
+from adetailer.detectors.base import DetectorError
 from adetailer.images import ensure_rgb
 from adetailer.infotext import DETECTIONS_KEY, WARNINGS_KEY, infotext_suffix, to_infotext_params
 from adetailer.inpaint import InpaintJob, JobSettings, plan_jobs
 from adetailer.masks import binary_mask
 from adetailer.pipeline import detect_and_mask, run_jobs
 from adetailer.prompts import split_prompt
+from adetailer.registry import UnknownModelError
 from adetailer_webui import host, log, settings
 from adetailer_webui.arguments import parse_for_generation
 
@@ -65,6 +68,14 @@ def process(p: Any, args: Sequence[Any]) -> None:
     if getattr(p, "_ad_inner", False) or getattr(p, "_ad_busy", False):
         return  # our own detail pass, or other scripts re-armed from inside it
     p._ad_run = None
+    try:
+        _prepare(p, args)
+    except Exception:  # the generation goes on without ADetailer
+        p._ad_run = None
+        log.error("could not prepare this generation; ADetailer is off for it.")
+
+
+def _prepare(p: Any, args: Sequence[Any]) -> None:
     parsed = parse_for_generation(p, args)
     for line in parsed.warnings:
         log.warn(line)
@@ -94,9 +105,16 @@ def process(p: Any, args: Sequence[Any]) -> None:
 
 
 def _write_warnings(p: Any, parsed: ScriptArgs) -> None:
-    lines = [*parsed.errors, *parsed.warnings]
-    if lines:
-        p.extra_generation_params[WARNINGS_KEY] = " | ".join(lines)
+    for line in [*parsed.errors, *parsed.warnings]:
+        _add_warning(p, line)
+
+
+def _add_warning(p: Any, line: str) -> None:
+    """Warnings reach API callers through the infotext, one " | "-separated value."""
+    current = p.extra_generation_params.get(WARNINGS_KEY)
+    lines = current.split(" | ") if current else []
+    if line not in lines:
+        p.extra_generation_params[WARNINGS_KEY] = " | ".join([*lines, line])
 
 
 class _DetectionRecords:
@@ -257,15 +275,22 @@ def detail_tab(
     from modules import devices, shared
 
     index = image_index(p)
-    label = f"{infotext_suffix(tab_index).strip() or '1st'} tab"
-    result = detect_and_mask(
-        image,
-        args,
-        host.registry(),
-        sort_by=str(settings.read("ad_bbox_sortby")),
-        user_mask=_user_mask(p, image.size),
-        device=host.detection_device(),
-    )
+    label = tab_label(tab_index)
+    try:
+        result = detect_and_mask(
+            image,
+            args,
+            host.registry(),
+            sort_by=str(settings.read("ad_bbox_sortby")),
+            user_mask=_user_mask(p, image.size),
+            device=host.detection_device(),
+        )
+    except (DetectorError, UnknownModelError) as exc:
+        # the model cannot be had or run (offline, damaged file, ...): this tab only is skipped
+        message = f"{label} skipped: {exc}"
+        log.warn(message)
+        _add_warning(p, message)
+        return image, False, False
     if not result.found.items:
         log.info(f"nothing detected on image {index + 1} with the {label} ({args.ad_model}).")
         return image, False, False

@@ -20,6 +20,12 @@ import harness  # noqa: E402
 from tests.group_photo import compose  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test downloads a model: hub models that are not cached are "unavailable"."""
+    monkeypatch.setenv("ADETAILER_OFFLINE", "1")
+
+
 @pytest.fixture(scope="session")
 def faces_photo() -> tuple[Image.Image, list[tuple[float, float, float, float]]]:
     """Two faces MediaPipe finds on a plain pass: what the fake "model" generates in these tests."""

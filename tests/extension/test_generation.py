@@ -377,3 +377,15 @@ def test_prompt_placeholders(webui, generates_faces):
     assert re.search(
         r"ADetailer prompt: \"\[SKIP\] \[SEP\] \[PROMPT\], sharp\"", processed.infotexts[0]
     )
+
+
+def test_a_model_that_cannot_be_had_skips_only_its_tab(webui, generates_faces, capsys):
+    start = calls_so_far()
+    tabs = [{"ad_model": "face_yolov8n.pt"}, FACE_TAB]
+    processed = txt2img(webui, script_values={"ADetailer": [True, False, *tabs]})
+    assert len(inner_calls(start)) == 2  # the second tab ran
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "1st tab skipped" in line)
+    assert "face_yolov8n.pt" in line
+    assert "models" in line  # says where to put the file
+    assert "face_yolov8n.pt" in infotext_params(processed)["ADetailer warnings"]
