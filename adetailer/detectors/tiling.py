@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -18,6 +19,8 @@ from PIL import Image
 from adetailer.boxes import Box, box_intersection_over_smaller, box_iou, translate_box
 from adetailer.detections import Detection, Detections
 from adetailer.detectors.base import Detector
+
+S = TypeVar("S", bound="Scored")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,32 @@ def _place(mask: np.ndarray, tile: Box, size: tuple[int, int]) -> np.ndarray:
     return full
 
 
+class Scored(Protocol):
+    """What merging and confirming look at: a box and a score."""
+
+    @property
+    def box(self) -> Box: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class TileHit:
+    """A tile's detection, its mask still tile-sized: most are merged away before they are placed
+    on the image (full-size masks for every hit on every tile of an 8k image would not fit in
+    memory)."""
+
+    box: Box  # in image pixels
+    confidence: float
+    label: str
+    mask: np.ndarray  # the tile's size
+    tile: Box
+
+    def placed(self, size: tuple[int, int]) -> Detection:
+        return Detection(self.box, _place(self.mask, self.tile, size), self.confidence, self.label)
+
+
 def _tile_detections(
     detector: Detector,
     image: Image.Image,
@@ -121,7 +150,7 @@ def _tile_detections(
     confidence: float,
     classes: Sequence[str],
     plan: TilingPlan,
-) -> Iterator[Detection]:
+) -> Iterator[TileHit]:
     for tile in tiles:
         crop = image.crop(tuple(int(v) for v in tile))
         found = detector.detect(crop, confidence=confidence, classes=classes)
@@ -129,7 +158,7 @@ def _tile_detections(
             box = translate_box(item.box, tile[0], tile[1])
             if _touches_inner_edge(box, tile, image.size, plan.edge_margin):
                 continue
-            yield item.replace(box=box, mask=_place(item.mask, tile, image.size))
+            yield TileHit(box, item.confidence, item.label, item.mask, tile)
 
 
 def context_box(box: Box, size: tuple[int, int], scale: float) -> Box:
@@ -148,7 +177,7 @@ def context_box(box: Box, size: tuple[int, int], scale: float) -> Box:
 def confirmed(
     detector: Detector,
     image: Image.Image,
-    item: Detection,
+    item: Scored,
     confidence: float,
     classes: Sequence[str],
     plan: TilingPlan,
@@ -165,22 +194,20 @@ def confirmed(
     return True
 
 
-def _same_thing(a: Detection, b: Detection, plan: TilingPlan) -> bool:
+def _same_thing(a: Scored, b: Scored, plan: TilingPlan) -> bool:
     return (
         box_iou(a.box, b.box) >= plan.duplicate_iou
         or box_intersection_over_smaller(a.box, b.box) >= plan.duplicate_containment
     )
 
 
-def _duplicates_any(item: Detection, others: Sequence[Detection], plan: TilingPlan) -> bool:
+def _duplicates_any(item: Scored, others: Sequence[Scored], plan: TilingPlan) -> bool:
     return any(_same_thing(item, other, plan) for other in others)
 
 
-def merge_duplicates(
-    items: Sequence[Detection], plan: TilingPlan = TilingPlan()
-) -> list[Detection]:
+def merge_duplicates(items: Sequence[S], plan: TilingPlan = TilingPlan()) -> list[S]:
     """Keep the most confident of detections that overlap enough to be the same thing."""
-    kept: list[Detection] = []
+    kept: list[S] = []
     for item in sorted(items, key=lambda d: d.confidence, reverse=True):
         if not _duplicates_any(item, kept, plan):
             kept.append(item)
@@ -209,8 +236,8 @@ def detect_tiled(
         if _duplicates_any(item, whole.items, plan)
         or confirmed(detector, image, item, confidence, classes, plan)
     ]
-    found = [*whole.items, *new]
+    found: list[Detection | TileHit] = [*whole.items, *new]
     kept = merge_duplicates(found, plan)
     position = {id(d): n for n, d in enumerate(found)}
     kept.sort(key=lambda d: position[id(d)])
-    return whole.with_items(kept)
+    return whole.with_items(d.placed(image.size) if isinstance(d, TileHit) else d for d in kept)

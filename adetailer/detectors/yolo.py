@@ -17,6 +17,7 @@ Three ultralytics behaviours are routed around on purpose:
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 import tempfile
 import threading
@@ -72,11 +73,15 @@ class YoloDetector:
             msg = f"confidence must be between 0 and 1, got {confidence}"
             raise ValueError(msg)
         rgb = ensure_rgb(image)
+        padded = _padded(rgb)
         with self._lock:
             if self.world:
                 self._use_classes(tuple(c.strip() for c in classes if c.strip()))
-            result = self._predict(rgb, confidence)
-        return Detections(image=rgb, items=tuple(read_result(result, rgb.size)), model=self.name)
+            result = self._predict(padded, confidence)
+        items = read_result(result, padded.size)
+        if padded is not rgb:
+            items = _cropped(items, rgb.size)
+        return Detections(image=rgb, items=tuple(items), model=self.name)
 
     def _predict(self, image: Image.Image, confidence: float) -> Results:
         from ultralytics.engine import predictor
@@ -202,6 +207,36 @@ def resolve_device(device: str) -> torch.device:
         msg = f"device {device!r} is not available on this machine; use 'cpu' or ''"
         raise DetectorError(msg)
     return resolved
+
+
+# Below this aspect ratio ultralytics' letterbox leaves the short side (and its masks) empty.
+MIN_ASPECT = 1 / 16
+
+
+def _padded(image: Image.Image) -> Image.Image:
+    """A strip many times longer than wide, padded with black at its end to a workable shape."""
+    width, height = image.size
+    target = (
+        max(width, math.ceil(height * MIN_ASPECT)),
+        max(height, math.ceil(width * MIN_ASPECT)),
+    )
+    if target == image.size:
+        return image
+    canvas = Image.new("RGB", target)
+    canvas.paste(image, (0, 0))
+    return canvas
+
+
+def _cropped(items: list[Detection], size: tuple[int, int]) -> list[Detection]:
+    """Detections on the padded image, back on the image itself (those in the padding go)."""
+    width, height = size
+    kept = []
+    for item in items:
+        box = clip_box(item.box, size)
+        mask = item.mask[:height, :width]
+        if box[2] > box[0] and box[3] > box[1] and mask.any():
+            kept.append(item.replace(box=box, mask=np.ascontiguousarray(mask)))
+    return kept
 
 
 def read_result(result: Results, size: tuple[int, int]) -> list[Detection]:
