@@ -9,20 +9,32 @@ from adetailer.args import SAME_SAMPLER, SAME_SCHEDULER, ScriptArgs, parse_scrip
 from adetailer_webui import host
 
 
-class DefaultTab(dict):
-    """A tab's value as the UI starts with it.
+class _UIStart:
+    """Marks a tab dict as the UI's starting value: a value JSON cannot produce.
 
     A1111's API fills the argument slots a request leaves out with the UI's starting values;
-    this type (which JSON cannot produce) tells those apart, so they add no passes.
+    the marker tells those apart, so they add no passes. It is an object rather than a dict
+    subclass because gradio 4 (Forge) rebuilds a State's dict as a plain dict.
     """
 
+    def __repr__(self) -> str:
+        return "<ADetailer: the UI's starting value>"
 
-class InfotextTab(DefaultTab):
-    """A tab read from the API's `infotext` field: a value the caller asked for.
+    def __deepcopy__(self, memo: dict[int, Any]) -> _UIStart:
+        return self
 
-    A1111 converts infotext values to the type of the component's starting value; a subclass of
-    that type passes unchanged and is kept (see `client_args`).
-    """
+
+UI_START = _UIStart()
+UI_START_KEY = "is_api"  # a key the original used for the same purpose; tabs ignore it
+
+
+def ui_start(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A tab's starting value in the UI."""
+    return {**values, UI_START_KEY: UI_START}
+
+
+def is_ui_start(item: Any) -> bool:
+    return isinstance(item, Mapping) and isinstance(item.get(UI_START_KEY), _UIStart)
 
 
 def client_args(args: Sequence[Any], is_api: bool) -> list[Any]:
@@ -30,7 +42,7 @@ def client_args(args: Sequence[Any], is_api: bool) -> list[Any]:
     items = list(args)
     if not is_api:
         return items
-    items = [item for item in items if type(item) is not DefaultTab]
+    items = [item for item in items if not is_ui_start(item)]
     # `[{tab}, ...]`: the tab took the enable slot, so the skip slot's starting value follows it
     if len(items) >= 2 and isinstance(items[0], Mapping) and isinstance(items[1], bool):
         del items[1]

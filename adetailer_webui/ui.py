@@ -29,7 +29,7 @@ from adetailer.args import (
 )
 from adetailer.infotext import ARG_OF, tabs_from_infotext
 from adetailer_webui import host, settings
-from adetailer_webui.arguments import DefaultTab, InfotextTab
+from adetailer_webui.arguments import UI_START_KEY, ui_start
 
 # "use separate ..." toggles and the widgets each one makes editable
 TOGGLES: dict[str, tuple[str, ...]] = {
@@ -495,18 +495,21 @@ def _widget_value(key: str, value: Any) -> Any:
     return value
 
 
-def _fresh_tab(values: Mapping[str, Any]) -> DefaultTab:
+def _fresh_tab(values: Mapping[str, Any]) -> dict[str, Any]:
     """A tab's starting value; gradio calls this again for every new page."""
-    return DefaultTab(values)
+    return ui_start(values)
 
 
 def _initial_values(widgets: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: _widget_value(key, widgets[key].value) for key in FIELD_NAMES}
+    values = {key: _widget_value(key, widgets[key].value) for key in FIELD_NAMES}
+    # gradio 4 starts an empty textbox at None
+    return {k: getattr(DEFAULTS, k) if v is None else v for k, v in values.items()}
 
 
 def _on_change(key: str, state: Mapping[str, Any] | None, value: Any) -> dict[str, Any]:
     # a new dict every time: a generation that already took the old one keeps it as it was
-    return {**(state or {}), key: _widget_value(key, value)}
+    changed = {k: v for k, v in (state or {}).items() if k != UI_START_KEY}
+    return {**changed, key: _widget_value(key, value)}
 
 
 def _on_generate(*values: Any) -> dict[str, Any]:
@@ -635,5 +638,5 @@ def _pasted_state(pasted: _PastedTabs, index: int, params: Mapping[str, Any]) ->
     if tabs is None:
         return None
     if index not in tabs:
-        return InfotextTab({"ad_model": "None", "ad_tab_enable": False})
-    return InfotextTab(tabs[index].dict())
+        return {"ad_model": "None", "ad_tab_enable": False}
+    return tabs[index].dict()

@@ -5,10 +5,10 @@ from typing import Any
 import gradio as gr
 import pytest
 
-from adetailer.args import DEFAULTS, FIELD_NAMES, TabArgs
+from adetailer.args import DEFAULTS, FIELD_NAMES, TabArgs, parse_tab
 from adetailer.infotext import normalized
 from adetailer_webui import ui
-from adetailer_webui.arguments import DefaultTab
+from adetailer_webui.arguments import UI_START_KEY, is_ui_start
 from tests.extension.test_generation import calls_so_far, inner_calls, txt2img
 
 FACE_TAB = {"ad_model": "mediapipe_face_full"}
@@ -67,8 +67,8 @@ def test_starting_values_are_the_argument_defaults(webui):
     defaults = webui.api_default_args["txt2img"][script.args_from : script.args_to]
     assert defaults[:2] == [False, False]
     for index, state in enumerate(defaults[2:]):
-        assert type(state) is DefaultTab
-        args = TabArgs(**state)
+        assert is_ui_start(state)
+        args = parse_tab(state).args
         expected = DEFAULTS.dict() | {"ad_model": args.ad_model, "ad_sampler": args.ad_sampler}
         assert args.dict() == expected
         assert (args.ad_model == "None") == (index > 0)
@@ -207,11 +207,11 @@ def test_skip_img2img_is_pasted(webui):
 
 
 def test_change_events_build_new_dicts():
-    state = DefaultTab({"ad_model": "a"})
+    state = ui._fresh_tab({"ad_model": "a"})
     changed = ui._on_change("ad_steps", state, 12.0)
-    assert changed == {"ad_model": "a", "ad_steps": 12}
-    assert type(changed) is dict
-    assert state == {"ad_model": "a"}
+    assert changed == {"ad_model": "a", "ad_steps": 12}  # a changed tab is the user's
+    assert not is_ui_start(changed)
+    assert state == {"ad_model": "a", UI_START_KEY: state[UI_START_KEY]}
     assert ui._on_change("ad_checkpoint", {}, "Use same checkpoint") == {"ad_checkpoint": None}
 
 
