@@ -389,3 +389,31 @@ def test_a_model_that_cannot_be_had_skips_only_its_tab(webui, generates_faces, c
     assert "face_yolov8n.pt" in line
     assert "models" in line  # says where to put the file
     assert "face_yolov8n.pt" in infotext_params(processed)["ADetailer warnings"]
+
+
+def test_previews_and_before_images_are_saved_with_the_original_suffixes(tmp_path, generates_faces):
+    from tests.extension.conftest import launch
+
+    out = tmp_path / "ad-out"
+    config = {
+        "ad_save_previews": True,
+        "ad_save_images_before": True,
+        "ad_save_images_dir": str(out),
+    }
+    with launch(tmp_path / "webui", config=config) as webui:
+        tabs = [{**FACE_TAB, "ad_y_offset": -250}, {"ad_model": "mediapipe_face_short"}]
+        processed = txt2img(
+            webui, seed=5, batch_size=2, script_values={"ADetailer": [True, False, *tabs]}
+        )
+    files = {p.name: p for p in out.rglob("*.png")}  # A1111 may add a dated folder
+    names = sorted(files)
+    assert len([n for n in names if n.endswith("-ad-preview.png")]) == 2  # one per image
+    assert len([n for n in names if n.endswith("-ad-preview-2nd.png")]) == 2
+    assert len([n for n in names if n.endswith("-ad-before.png")]) == 2
+    second_before = Image.open(
+        next(files[n] for n in names if n.endswith("-ad-before.png") and "-6-" in n)
+    )
+    # each saved file carries its own image's infotext (seed 6 is the second image)
+    assert "Seed: 6" in second_before.info["parameters"]
+    assert second_before.size == (768, 512)
+    assert processed.images
