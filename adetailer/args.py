@@ -350,7 +350,7 @@ def _name_errors(args: TabArgs, choices: Choices, label: str) -> list[str]:
         value = getattr(args, key)
         if not relevant or known is None or value is None or value in always or value in known:
             continue
-        names = [*always, *known]
+        names = list(dict.fromkeys([*always, *known]))
         listed = ", ".join(json.dumps(n) for n in names[:12])
         more = f" (and {len(names) - 12} more)" if len(names) > 12 else ""
         errors.append(

@@ -202,7 +202,7 @@ def write_outputs(out: Path, stem: str, source: Path, found, masks) -> None:
 
 
 def run_models(options: argparse.Namespace) -> int:
-    registry = _registry(options, allow_download=False)
+    registry = _registry(options)  # listing never downloads
     for name in registry.names():
         print(registry.get(name).describe())
     return 0

@@ -8,6 +8,7 @@ that cannot be a complete checkpoint is removed so the next use fetches it again
 from __future__ import annotations
 
 import os
+import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ HUB_URL = "https://huggingface.co"
 # Either variable turns downloads off: ours, or the one huggingface_hub itself honours.
 OFFLINE_ENV_VARS = ("ADETAILER_OFFLINE", "HF_HUB_OFFLINE")
 _TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+
+
+# A download that failed is not tried again for this long (seconds).
+RETRY_AFTER = 600
+_failures: dict[HubFile, tuple[float, str]] = {}
 
 
 class ModelUnavailableError(DetectorError):
@@ -74,7 +80,16 @@ def fetch(
         discard_cached_file(path)
     if not allow_download or offline_requested():
         raise ModelUnavailableError(_unavailable(file, models_dir, "downloads are turned off"))
-    path = _download(file, models_dir, cache_dir)
+    failed = _failures.get(file)
+    if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER:
+        # huggingface_hub retries for half a minute offline; every image would pay it again
+        raise ModelUnavailableError(f"{failed[1]} (not retried for {RETRY_AFTER // 60} minutes)")
+    try:
+        path = _download(file, models_dir, cache_dir)
+    except ModelUnavailableError as error:
+        _failures[file] = (time.monotonic(), str(error))
+        raise
+    _failures.pop(file, None)
     if not is_complete_checkpoint(path):
         discard_cached_file(path)
         reason = "the downloaded file was incomplete and has been removed"

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from adetailer.downloads import HubFile, ModelUnavailableError, fetch, offline_requested
+from adetailer.downloads import (
+    HubFile,
+    ModelUnavailableError,
+    cached_file,
+    fetch,
+    offline_requested,
+)
 
 ModelKind = Literal["mediapipe", "yolo", "yolo-world"]
 ModelSource = Literal["builtin", "hub", "file"]
@@ -171,7 +177,21 @@ class ModelRegistry:
         return list(self._current().values())
 
     def names(self) -> list[str]:
-        return list(self._current())
+        """Every model a user can choose now.
+
+        While downloads are off, a Hub model that is not on this machine could never load: it is
+        left out (`get` still knows it, to say where to put the file).
+        """
+        entries = self._current()
+        if self.downloads_allowed:
+            return list(entries)
+        return [
+            name
+            for name, entry in entries.items()
+            if entry.hub_file is None
+            or entry.path is not None
+            or cached_file(entry.hub_file, self.hub_cache_dir) is not None
+        ]
 
     def get(self, name: str) -> ModelEntry:
         entries = self._current()

@@ -7,12 +7,17 @@ import sys
 PREFIX = "[-] ADetailer:"
 
 
+def _line(message: str) -> str:
+    """Lines that already name ADetailer ("ADetailer 2nd tab: ...") get no second name."""
+    return f"[-] {message}" if message.startswith("ADetailer") else f"{PREFIX} {message}"
+
+
 def info(message: str) -> None:
-    print(f"{PREFIX} {message}", flush=True)
+    print(_line(message), flush=True)
 
 
 def warn(message: str) -> None:
-    print(f"{PREFIX} {message}", file=sys.stderr, flush=True)
+    print(_line(message), file=sys.stderr, flush=True)
 
 
 def error(message: str) -> None:
@@ -20,9 +25,9 @@ def error(message: str) -> None:
     try:
         from modules import errors
 
-        errors.report(f"{PREFIX} {message}", exc_info=True)
+        errors.report(_line(message), exc_info=True)
     except ImportError:
         import traceback
 
-        print(f"{PREFIX} {message}", file=sys.stderr)
+        print(_line(message), file=sys.stderr)
         traceback.print_exc()

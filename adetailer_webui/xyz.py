@@ -51,9 +51,13 @@ def axes(xyz: Any) -> list[Any]:
     from controlnet_ext import controlnet_model_names
 
     option = xyz.AxisOption
-    models = ["None", *host.registry().names()]
     return [
-        option(f"{PREFIX} ADetailer model 1st", str, set_value("ad_model"), choices=lambda: models),
+        option(
+            f"{PREFIX} ADetailer model 1st",
+            str,
+            set_value("ad_model"),
+            choices=lambda: ["None", *host.registry(refresh=True).names()],
+        ),
         option(f"{PREFIX} ADetailer prompt 1st", str, set_value("ad_prompt")),
         option(f"{PREFIX} ADetailer negative prompt 1st", str, set_value("ad_negative_prompt")),
         option(f"{PREFIX} Prompt S/R (AD 1st)", str, search_replace(in_main_prompt=False)),
@@ -118,7 +122,12 @@ def find_xyz_module() -> Any | None:
 
 
 def add_axes() -> None:
-    """`on_before_ui` callback; adds the axes once, however often the UI is built."""
+    """Adds the axes once, however often it is called.
+
+    Called when the script loads (A1111 loads its own X/Y/Z script before extensions' scripts,
+    and with --nowebui the grid reads its axes before `on_before_ui` fires) and again from
+    `on_before_ui` (in case the grid script loaded later).
+    """
     try:
         xyz = find_xyz_module()
         if xyz is None:

@@ -38,6 +38,7 @@ class AfterDetailerScript(scripts.Script):
         detail.postprocess_image(p, pp)
 
 
+xyz.add_axes()
 script_callbacks.on_ui_settings(settings.register)
 script_callbacks.on_after_component(ui.on_after_component)
 script_callbacks.on_before_ui(xyz.add_axes)

@@ -28,6 +28,14 @@ class NetworkRefusedError(AssertionError):
     """Raised instead of any connection or name lookup while `no_network` is active."""
 
 
+@pytest.fixture(autouse=True)
+def forget_failed_downloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed download is remembered for the process; each test starts without that memory."""
+    from adetailer import downloads
+
+    monkeypatch.setattr(downloads, "_failures", {})
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail the test on any attempt to resolve a host name or open a connection."""

@@ -198,3 +198,21 @@ def test_discard_copied_cache_file_without_symlink(tmp_path: Path) -> None:
     snapshot.write_bytes(b"copy")
     assert discard_cached_file(snapshot) is True
     assert not snapshot.exists()
+
+
+def test_a_failed_download_is_not_retried_for_a_while(
+    fake_hub: FakeHub, hub_cache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, online_env: None
+) -> None:
+    from adetailer import downloads
+
+    fake_hub.error = OSError("no network")
+    with pytest.raises(ModelUnavailableError, match="the download failed"):
+        fetch(FACE, models_dir=tmp_path, cache_dir=hub_cache.root)
+    assert len(fake_hub.downloads) == 1
+    with pytest.raises(ModelUnavailableError, match="not retried for 10 minutes"):
+        fetch(FACE, models_dir=tmp_path, cache_dir=hub_cache.root)
+    assert len(fake_hub.downloads) == 1  # no second attempt
+    monkeypatch.setattr(downloads, "RETRY_AFTER", 0)
+    with pytest.raises(ModelUnavailableError, match="the download failed"):
+        fetch(FACE, models_dir=tmp_path, cache_dir=hub_cache.root)
+    assert len(fake_hub.downloads) == 2

@@ -324,3 +324,14 @@ def test_import_and_listing_is_fast_and_offline(tmp_path: Path, models_dir: Path
     assert report["elapsed"] < 1.0
     assert report["heavy"] == []
     assert len(report["names"]) == len(HUB_NAMES) + len(MEDIAPIPE_MODELS) + 51
+
+
+def test_offline_lists_only_hub_models_on_this_machine(
+    models_dir: Path, hub_cache, zip_bytes: bytes
+) -> None:
+    registry = ModelRegistry(models_dir, allow_download=False, hub_cache_dir=hub_cache.root)
+    assert registry.names() == list(MEDIAPIPE_MODELS)
+    hub_cache.put("Bingsu/adetailer", "hand_yolov8n.pt", zip_bytes)
+    assert registry.names() == ["hand_yolov8n.pt", *MEDIAPIPE_MODELS]
+    # still known, to say where to put the file
+    assert registry.get("face_yolov8n.pt").source == "hub"

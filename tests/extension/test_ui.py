@@ -299,3 +299,14 @@ def test_xyz_prompt_search_replace(webui, generates_faces):
         processed = processing.process_images(cell)
         assert {c.prompts[0] for c in inner_calls(start)} == {"a blue dog, blue eyes"}
         assert 'ADetailer prompt: "a blue dog, blue eyes"' in processed.infotexts[0]
+
+
+def test_xyz_axes_exist_in_api_only_mode(tmp_path):
+    """With --nowebui the grid reads its axes before `on_before_ui` fires."""
+    from tests.extension.conftest import launch
+
+    with launch(tmp_path, nowebui=True) as webui:
+        grid = webui.find_script(webui.runner("img2img"), "X/Y/Z plot")
+        labels = [o.label for o in grid.current_axis_options]
+        assert "[ADetailer] ADetailer model 1st" in labels
+        assert len([label for label in labels if label.startswith("[ADetailer]")]) == 14
