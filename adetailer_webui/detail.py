@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+import controlnet_ext
 from adetailer.args import (
     SAME_CHECKPOINT,
     SAME_SAMPLER,
@@ -376,7 +377,8 @@ def run_inner_pass(
 
     p2 = build_inner_p(p, image, job, args, styles)
     try:
-        processed = processing.process_images(p2)
+        with controlnet_ext.units.batch_hijack_off():  # ControlNet
+            processed = processing.process_images(p2)
     finally:
         p2.close()
     if not processed.images or _should_stop():
@@ -463,6 +465,7 @@ def build_inner_p(
     if runner is not None:
         p2.scripts = runner
         p2.script_args = script_args
+    controlnet_ext.units.prepare_inner_pass(p, p2, args)  # ControlNet: units of this pass
     return p2
 
 
@@ -476,6 +479,8 @@ def inner_scripts(p: Any, args: TabArgs) -> tuple[Any, Any]:
 
     Never ADetailer itself and never the built-in Sampler/Seed/... processing scripts (their
     setup() would overwrite the detail pass's sampler, steps and seed with the main UI's).
+    The kept script objects are copies too: what the detail pass changes on them (ControlNet
+    moves argument ranges, scripts keep per-run state on themselves) stays in the detail pass.
     """
     runner = getattr(p, "scripts", None)
     if runner is None:
@@ -483,9 +488,10 @@ def inner_scripts(p: Any, args: TabArgs) -> tuple[Any, Any]:
     allowed = settings.script_allow_list()
     if allowed is not None and args.ad_controlnet_model != "None":
         allowed.add("controlnet")
-    kept = [s for s in runner.alwayson_scripts if _keep_script(s, allowed)]
+    kept = [copy.copy(s) for s in runner.alwayson_scripts if _keep_script(s, allowed)]
     inner = copy.copy(runner)
     inner.alwayson_scripts = kept
+    inner.callback_map = {}  # the hook order cache of the copies, not the user's runner's
     script_args = p.script_args
     copied = [_shallow(a) for a in script_args]
     return inner, (tuple(copied) if isinstance(script_args, tuple) else copied)

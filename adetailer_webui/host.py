@@ -10,6 +10,7 @@ import contextlib
 import threading
 from pathlib import Path
 
+import controlnet_ext
 from adetailer.args import SAME_CHECKPOINT, SAME_SAMPLER, SAME_SCHEDULER, SAME_VAE, Choices
 from adetailer.registry import ModelRegistry
 from adetailer_webui import settings
@@ -101,12 +102,17 @@ def choices() -> Choices:
     # "DPM++ 2M Karras": names from before 1.9, which A1111 still splits into sampler + scheduler
     legacy = [f"{s} {label}" for s in samplers for label in schedulers]
     checkpoints = [*checkpoint_names(), *sd_models.checkpoint_aliases]
+    # ControlNet names are checked only where a ControlNet is installed; elsewhere a tab that
+    # names a ControlNet model still runs (without ControlNet, and says so once).
+    with_controlnet = controlnet_ext.kind() is not None
     return Choices(
         models=registry().names(),
         samplers=[*samplers, SAME_SAMPLER, *legacy],
         schedulers=[*schedulers, SAME_SCHEDULER],
         checkpoints=[*checkpoints, SAME_CHECKPOINT],
         vaes=[*vae_names(), SAME_VAE],
+        controlnet_models=controlnet_ext.controlnet_model_names() if with_controlnet else None,
+        controlnet_modules=controlnet_ext.module_names() if with_controlnet else None,
     )
 
 

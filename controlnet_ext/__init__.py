@@ -2,6 +2,11 @@
 
 A1111 uses the sd-webui-controlnet extension (through its `external_code` API); Forge has its own
 built-in ControlNet (`lib_controlnet`). Without either, every other ADetailer option works.
+`controlnet_ext.units` gives each detail pass the ControlNet units its tab asks for.
+
+Nothing here is cached for the process: which ControlNet is installed is asked again each time
+(an import that already happened is a dictionary lookup), so a web UI that restarts its scripts,
+and the tests' web UIs, see what is installed now.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -37,6 +41,8 @@ FORGE_TAGS = {
 
 Kind = Literal["a1111", "forge"]
 
+_reported: set[str] = set()  # import failures already printed
+
 
 def family(model: str) -> str | None:
     """The family a model name belongs to ("inpaint_depth_hand" models are depth models)."""
@@ -47,9 +53,12 @@ def family(model: str) -> str | None:
     return None
 
 
-@cache
 def forge_modules() -> tuple[ModuleType, ModuleType] | None:
-    """Forge's `lib_controlnet` (`external_code`, `global_state`), or None outside Forge."""
+    """Forge's `lib_controlnet` (`external_code`, `global_state`), or None outside Forge.
+
+    Forge keeps every extension folder on sys.path, so its built-in ControlNet's package imports
+    from anywhere; in A1111 the import fails.
+    """
     try:
         from lib_controlnet import external_code, global_state  # type: ignore[import-not-found]
     except ImportError:
@@ -67,7 +76,6 @@ def a1111_extension_path() -> Path | None:
     return None
 
 
-@cache
 def a1111_external_code() -> ModuleType | None:
     """sd-webui-controlnet's `external_code`, imported through the `extensions` namespace package."""
     path = a1111_extension_path()
@@ -79,7 +87,11 @@ def a1111_external_code() -> ModuleType | None:
     try:
         return importlib.import_module(f"{parent.name}.{path.name}.scripts.external_code")
     except ImportError as exc:
-        print(f"[-] ADetailer: ControlNet found at {path} but not usable: {exc}", file=sys.stderr)
+        if str(path) not in _reported:
+            _reported.add(str(path))
+            print(
+                f"[-] ADetailer: ControlNet found at {path} but not usable: {exc}", file=sys.stderr
+            )
         return None
 
 
@@ -105,8 +117,28 @@ def controlnet_model_names() -> list[str]:
     return [name for name in names if FAMILY_PATTERN.search(name)]
 
 
+def module_names() -> list[str] | None:
+    """Every preprocessor name the installed ControlNet accepts (and "None"); None without one."""
+    which = kind()
+    if which == "forge":
+        _, global_state = forge_modules()  # type: ignore[misc]
+        return ["None", *global_state.get_all_preprocessor_names()]
+    external_code = a1111_external_code() if which == "a1111" else None
+    if external_code is None:
+        return None
+    # sd-webui-controlnet accepts a preprocessor's name or its label ("inpaint" is shown as
+    # "inpaint_global_harmonious")
+    names = [*external_code.get_modules(), *external_code.get_modules(alias_names=True)]
+    return list(dict.fromkeys(["None", *names]))
+
+
 def module_choices(model: str) -> list[str]:
-    """The preprocessors that fit a model's family; ["None"] when the model has no family."""
+    """The preprocessors that fit a model's family; ["None"] when the model has no family.
+
+    Forge lists its own preprocessors for the family; the one A1111 starts with comes first when
+    Forge has it too (Forge would start with e.g. "inpaint_only+lama"), so a tab left at auto
+    gets the same preprocessor on both.
+    """
     which = family(model)
     if which is None:
         return ["None"]
@@ -119,13 +151,25 @@ def module_choices(model: str) -> list[str]:
             for n in global_state.get_filtered_preprocessor_names(FORGE_TAGS[f])
             if n != "None"
         ]
-        return list(dict.fromkeys(names)) or ["None"]
+        names = list(dict.fromkeys(names))
+        if which != "union" and FAMILY_MODULES[which][0] in names:
+            names.remove(FAMILY_MODULES[which][0])
+            names.insert(0, FAMILY_MODULES[which][0])
+        return names or ["None"]
     return [m for f in families for m in FAMILY_MODULES[f]]
 
 
 def default_module(model: str) -> str | None:
-    """The preprocessor used when a tab leaves the module at "None"."""
+    """The preprocessor used when a tab leaves the module at "None" (auto).
+
+    Union models have none: they serve every family, and which preprocessor fits is the user's
+    choice (see `units`).
+    """
     which = family(model)
     if which is None or which == "union":
         return None
     return module_choices(model)[0]
+
+
+# Imported now, while A1111 has the extension folder on sys.path (later imports would fail).
+from controlnet_ext import units  # noqa: E402, F401

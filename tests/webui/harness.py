@@ -145,6 +145,8 @@ def set_webui_paths(data_path: Path, models_path: Path | None = None) -> None:
         "data_path": data,
         "models_path": models,
         "extensions_dir": os.path.join(data, "extensions"),
+        # the fake root has no built-in extensions; a test may install some here (builtin=True)
+        "extensions_builtin_dir": os.path.join(data, "extensions-builtin"),
         "default_output_dir": os.path.join(data, "outputs"),
     }
     for module in (paths_internal, paths, shared, shared_cmd_options, extensions, infotext_utils):
@@ -208,7 +210,9 @@ class FakeWebUI:
         config: Mapping[str, Any] | None = None,
         checkpoints: Iterable[str] = ("sd15.safetensors",),
         vaes: Iterable[str] = (),
+        forge: bool = False,
     ) -> None:
+        """``forge``: load scripts the way Forge does (see ``initialize``)."""
         global _open_webui
 
         if _open_webui is not None:
@@ -219,7 +223,11 @@ class FakeWebUI:
         self.data_path = Path(root)
         self.models_path = self.data_path / "models"
         self.extensions_dir = self.data_path / "extensions"
+        self.extensions_builtin_dir = self.data_path / "extensions-builtin"
         self.argv = list(argv)
+        self.forge = forge
+        self._forge_paths: list[str] = []  # extension folders Forge mode put on sys.path
+        self._modules_before: set[str] = set()
         self.app: FastAPI | None = None
         self.tabs: dict[str, TabUI] = {}
         self.api_default_args: dict[str, list] = {}
@@ -269,14 +277,17 @@ class FakeWebUI:
         *,
         symlink: bool = False,
         ignore: Sequence[str] = DEFAULT_IGNORE,
+        builtin: bool = False,
     ) -> Path:
-        """Copy (or symlink) an extension into ``extensions/<name>``.
+        """Copy (or symlink) an extension into ``extensions/<name>`` (``builtin``: ``extensions-builtin/``).
 
         A1111 resolves the script path before matching it to an extension, so with ``symlink=True``
         ``extensions.find_extension`` returns None for its files (callbacks are named "base/...").
         """
         source = Path(source).resolve()
-        target = self.extensions_dir / (name or source.name)
+        folder = self.extensions_builtin_dir if builtin else self.extensions_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / (name or source.name)
         if symlink:
             target.symlink_to(source, target_is_directory=True)
         else:
@@ -361,12 +372,41 @@ class FakeWebUI:
         extensions.list_extensions()
         sd_models.setup_model()
         sd_models.list_models()
+        if self.forge:
+            self._forge_sys_path()
         scripts.load_scripts()
         sd_vae.refresh_vae_list()
         extra_networks.initialize()
 
         if not shared.cmd_opts.skip_load_model_at_start:
             _ = shared.sd_model
+
+    def _forge_sys_path(self) -> None:
+        """Forge puts every script's extension folder on ``sys.path`` before loading, for good.
+
+        So packages of built-in extensions (``lib_controlnet``) import from anywhere, and so do an
+        extension's modules imported lazily. ``close()`` takes the folders off again and forgets
+        the modules first imported from them, so a later A1111-mode web UI in the same process
+        cannot import what only Forge can.
+        """
+        self._modules_before = set(sys.modules)
+        for script in scripts.list_scripts("scripts", ".py"):
+            if script.basedir not in sys.path:
+                sys.path.insert(0, script.basedir)
+                self._forge_paths.append(script.basedir)
+
+    def _forget_forge_paths(self) -> None:
+        # modules imported through these sys.path entries have file names below them (a
+        # symlinked extension's real folder is left alone: its packages may be imported directly)
+        folders = tuple(path + os.sep for path in self._forge_paths)
+        for path in self._forge_paths:
+            while path in sys.path:
+                sys.path.remove(path)
+        self._forge_paths.clear()
+        for name in set(sys.modules) - self._modules_before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file.startswith(folders):
+                del sys.modules[name]
 
     def start(self) -> None:
         """Build the UI/API in A1111's order, then fire ``on_app_started``."""
@@ -402,7 +442,11 @@ class FakeWebUI:
             return
         self.closed = True
         scripts.scripts_current = None
+        # as before A1111 reloads scripts: extensions undo what they patched (ControlNet's hijack)
+        script_callbacks.script_unloaded_callback()
         script_callbacks.clear_callbacks()
+        if self.forge:
+            self._forget_forge_paths()
         torch.load = safe.unsafe_torch_load
         if _open_webui is self:
             _open_webui = None

@@ -1,0 +1,1 @@
+"""The fake sd-webui-controlnet's library package (see ../README.md)."""

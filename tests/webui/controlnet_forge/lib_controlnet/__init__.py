@@ -1,0 +1,1 @@
+"""The fake Forge ControlNet's library package (see ../README.md)."""
