@@ -1,9 +1,9 @@
 """Installs what ADetailer needs and the web UI lacks; A1111 runs this in its own process.
 
 Nothing installed may move a package the web UI pinned: pip runs with constraints that hold
-torch, numpy, pillow and the web UI's other pins at their installed versions (for example,
-ultralytics 8.4 would pull httpx >= 0.28 where A1111 1.10 pins 0.24.1, and a new OpenCV would
-pull numpy 2).
+torch, numpy, pillow, protobuf and the web UI's other pins at their installed versions (for
+example, ultralytics 8.4 would pull httpx >= 0.28 where A1111 1.10 pins 0.24.1, a new OpenCV
+would pull numpy 2, and mediapipe 0.10.13 and later protobuf 4 where A1111 pins 3.20.0).
 """
 
 from __future__ import annotations
@@ -16,11 +16,14 @@ import tempfile
 # (distribution, version range) this extension needs
 REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("ultralytics", ">=8.3.0,<8.4"),
-    ("mediapipe", ">=0.10.13,<0.10.30"),
     ("rich", ">=13.0.0"),
     ("huggingface_hub", ""),
     ("pydantic", ">=1.10,<3"),
 )
+# mediapipe 0.10.x up to 0.10.21 ships its models; 0.10.13 and later need protobuf 4, which
+# A1111 1.10 (protobuf==3.20.0, restored at every start) does not allow: there 0.10.11 it is.
+MEDIAPIPE_FOR_PROTOBUF_3 = ">=0.10.11,<0.10.13"
+MEDIAPIPE_FOR_PROTOBUF_4 = ">=0.10.13,<0.10.30"
 # what the web UI installed and pins; never moved by this installer
 HELD = (
     "torch",
@@ -35,6 +38,7 @@ HELD = (
     "transformers",
     "safetensors",
     "huggingface_hub",
+    "protobuf",
 )
 
 
@@ -75,9 +79,22 @@ def satisfies(version: str, spec: str) -> bool:
     return True
 
 
+def mediapipe_range() -> str:
+    """The mediapipe releases that work with the protobuf the web UI has."""
+    protobuf = installed_version("protobuf")
+    if protobuf is not None and not satisfies(protobuf, ">=4"):
+        return MEDIAPIPE_FOR_PROTOBUF_3
+    return MEDIAPIPE_FOR_PROTOBUF_4
+
+
 def missing() -> list[str]:
+    """Requirements to install: absent, out of range, or (mediapipe) not fitting protobuf.
+
+    A mediapipe that needs another protobuf than the installed one is replaced: A1111 puts its
+    pinned protobuf back at every start, which breaks a mediapipe installed for protobuf 4.
+    """
     needed = []
-    for name, spec in REQUIREMENTS:
+    for name, spec in (*REQUIREMENTS, ("mediapipe", mediapipe_range())):
         version = installed_version(name)
         if version is None or not satisfies(version, spec):
             needed.append(f"{name}{spec}")

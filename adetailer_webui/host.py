@@ -106,7 +106,7 @@ def choices() -> Choices:
     # names a ControlNet model still runs (without ControlNet, and says so once).
     with_controlnet = controlnet_ext.kind() is not None
     return Choices(
-        models=registry().names(),
+        models=[entry.name for entry in registry(refresh=True).entries()],  # incl. not downloaded
         samplers=[*samplers, SAME_SAMPLER, *legacy],
         schedulers=[*schedulers, SAME_SCHEDULER],
         checkpoints=[*checkpoints, SAME_CHECKPOINT],

@@ -26,7 +26,7 @@ def test_install_py_installs_only_what_is_missing_without_moving_pins(tmp_path):
         (call,) = result.pip_calls
         command = call["command"]
         assert '"ultralytics>=8.3.0,<8.4"' in command
-        assert '"mediapipe>=0.10.13,<0.10.30"' in command
+        assert '"mediapipe>=0.10.11,<0.10.13"' in command  # A1111's protobuf 3.20
         assert "rich" not in command
         assert " -c " in command  # installed with the web UI's pins as constraints
         for untouched in ("torch", "numpy", "pillow"):
@@ -42,17 +42,51 @@ def test_install_py_respects_skip_install(tmp_path):
         assert result.pip_calls == []
 
 
-def test_install_constraints_hold_the_installed_versions():
-    import importlib.metadata
-
+def load_install_py():
     sys.path.insert(0, str(REPO_ROOT / "tests" / "webui" / "fake_root"))
     try:
         import install  # the extension's install.py (the repository root is on sys.path)
     finally:
         sys.path.pop(0)
+    return install
+
+
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.21"}, ["mediapipe>=0.10.11,<0.10.13"]),
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.11"}, []),
+        ({"protobuf": "4.25.8", "mediapipe": "0.10.21"}, []),
+        ({"protobuf": "4.25.8", "mediapipe": "0.10.11"}, ["mediapipe>=0.10.13,<0.10.30"]),
+        ({"protobuf": "3.20.0"}, ["mediapipe>=0.10.11,<0.10.13"]),
+        (
+            {"protobuf": "3.20.0", "mediapipe": "0.10.11", "ultralytics": "8.4.1"},
+            ["ultralytics>=8.3.0,<8.4"],
+        ),
+    ],
+)
+def test_mediapipe_fits_the_web_uis_protobuf(monkeypatch, installed, expected):
+    """A1111 puts protobuf 3.20 back at every start: a mediapipe for protobuf 4 would break."""
+    install = load_install_py()
+    present = {
+        "ultralytics": "8.3.253",
+        "rich": "13.9.4",
+        "huggingface_hub": "0.36.2",
+        "pydantic": "1.10.21",
+    }
+    versions = {**present, **installed}
+    monkeypatch.setattr(install, "installed_version", versions.get)
+    assert install.missing() == expected
+
+
+def test_install_constraints_hold_the_installed_versions():
+    import importlib.metadata
+
+    install = load_install_py()
     text = install.constraints()
     assert f"numpy=={importlib.metadata.version('numpy')}" in text
     assert f"torch=={importlib.metadata.version('torch')}" in text
+    assert f"protobuf=={importlib.metadata.version('protobuf')}" in text
     assert install.satisfies("8.3.253", ">=8.3.0,<8.4")
     assert not install.satisfies("8.4.0", ">=8.3.0,<8.4")
     assert not install.satisfies("0.10.30", ">=0.10.13,<0.10.30")
