@@ -1,0 +1,463 @@
+"""From the workers' measurements to verdicts and `RESULTS.md`.
+
+The targets (issue 5, section 1) are checked here, each printed as PASS or FAIL with the measured
+figure, so a change that makes any of them worse shows in the next run's table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmarks.images import IMAGE_NAMES
+from benchmarks.measure import flat, median
+from benchmarks.models import display_name
+
+OVERHEAD_MAX = 1.2  # our warm per-image path / bare inference
+SPEEDUP_MIN = 5.0  # reloading per image / our warm per-image path
+STARTUP_MAX_S = 1.0  # import + model list, offline
+
+RATIO = re.compile(r"^(\d+\.\d+)x$")
+
+
+@dataclass
+class BenchmarkRun:
+    """Everything one `python -m benchmarks` run measured, and where."""
+
+    command: str
+    mode: str
+    started: str
+    duration_s: float
+    machine: dict[str, str]
+    load_before: str
+    load_after: str
+    startup_core: list[dict[str, Any]]
+    startup_webui: list[dict[str, Any]]
+    models: list[dict[str, Any]]
+    mask_steps: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    subject: str
+    measured: str
+    passed: bool
+
+    def line(self) -> str:
+        return (
+            f"{'PASS' if self.passed else 'FAIL'}  {self.target}: {self.subject} = {self.measured}"
+        )
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model at one size, reduced to the figures the tables show."""
+
+    model: str
+    size: str
+    found: str
+    bare_s: float
+    ours_s: float
+    added_s: float
+    overhead: float
+    reload_s: float
+    saved_s: float
+    speedup: float
+    cold_s: float
+    pairs: int
+    tiles: int
+    tiled_cold_s: float
+    tiled_warm_s: float
+    tiled_found: str
+    per_image_s: dict[str, float]
+    per_image_found: dict[str, int]
+
+
+def rows(run: BenchmarkRun) -> list[Row]:
+    result = []
+    for model in run.models:
+        for size, data in model["sizes"].items():
+            result.append(
+                Row(
+                    model=display_name(model["model"]),
+                    size=size,
+                    found=_spread(data["detections"].values()),
+                    bare_s=median(flat(data["bare_s"])),
+                    ours_s=median(flat(data["ours_s"])),
+                    added_s=median(data["added_s"]),
+                    overhead=median(data["overhead_ratios"]),
+                    reload_s=median(flat(data["reload_s"])),
+                    saved_s=median(data["saved_s"]),
+                    speedup=median(data["speedup_ratios"]),
+                    cold_s=data["cold_s"],
+                    pairs=len(data["overhead_ratios"]),
+                    tiles=data["tiles"],
+                    tiled_cold_s=data["tiled_cold_s"],
+                    tiled_warm_s=median(list(data["tiled_warm_s"].values())),
+                    tiled_found=_spread(data["tiled_detections"].values()),
+                    per_image_s={name: median(s) for name, s in data["ours_s"].items()},
+                    per_image_found=dict(data["detections"]),
+                )
+            )
+    return result
+
+
+def verdicts(run: BenchmarkRun) -> list[Verdict]:
+    """Every target, per model and size where it applies."""
+    found: list[Verdict] = []
+    for row in rows(run):
+        subject = f"{row.model} {row.size}"
+        found.append(
+            Verdict(
+                f"warm per-image path <= {OVERHEAD_MAX}x bare inference",
+                subject,
+                _ratio(row.overhead),
+                row.overhead <= OVERHEAD_MAX,
+            )
+        )
+    for row in rows(run):
+        subject = f"{row.model} {row.size}"
+        found.append(
+            Verdict(
+                f">= {SPEEDUP_MIN:g}x faster than reloading per image",
+                subject,
+                _ratio(row.speedup),
+                row.speedup >= SPEEDUP_MIN,
+            )
+        )
+    for label, runs in (("core", run.startup_core), ("web UI", run.startup_webui)):
+        seconds = median([r["seconds"] for r in runs])
+        found.append(
+            Verdict(
+                f"import + model list < {STARTUP_MAX_S:g} s offline",
+                label,
+                _time(seconds),
+                seconds < STARTUP_MAX_S,
+            )
+        )
+    attempts = startup_attempts(run)
+    found.append(Verdict("no network call at start-up", "attempts", str(attempts), attempts == 0))
+    return found
+
+
+def startup_attempts(run: BenchmarkRun) -> int:
+    """Attempts while our code ran: the core process, and our part of the web UI start-up."""
+    return sum(len(r["network_attempts"]) for r in (*run.startup_core, *run.startup_webui))
+
+
+def render(run: BenchmarkRun) -> str:
+    table = rows(run)
+    checks = verdicts(run)
+    lines = [
+        "# ADetailer benchmarks",
+        "",
+        f"Written by `{run.command}` ({run.mode} run) on {run.started}, in {run.duration_s:.0f} s.",
+        "Do not edit by hand: run the command again.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {key} | {value} |" for key, value in run.machine.items()),
+        f"| torch threads (model workers) | {_threads(run)} |",
+        f"| Load average | {run.load_before} before, {run.load_after} after |",
+        "",
+        "## Targets",
+        "",
+        *_summary(checks),
+        "",
+        "## Start-up (offline)",
+        "",
+        *_startup(run),
+        "",
+        "## Per-image cost: detection + mask preprocessing, no tiling",
+        "",
+        *_per_image(table),
+        "",
+        "## Tiling",
+        "",
+        *_tiling(table),
+        "",
+        "## Warm time per image (ms, our path) and what was found",
+        "",
+        *_breakdown(table),
+        "",
+        "## Memory",
+        "",
+        *_memory(run),
+        "",
+        "## Our steps after inference, by number of detections",
+        "",
+        *_mask_steps(run),
+        "",
+        "## How this was measured",
+        "",
+        *_method(run),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_ratio(cell: str) -> float:
+    """The number in a ratio cell ("1.23x"); lets the smoke test check the table reads back."""
+    match = RATIO.match(cell.strip())
+    if match is None:
+        msg = f"not a ratio cell: {cell!r}"
+        raise ValueError(msg)
+    return float(match.group(1))
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def _summary(checks: Sequence[Verdict]) -> list[str]:
+    lines = ["| Target | Result | Measured |", "|---|---|---|"]
+    by_target: dict[str, list[Verdict]] = {}
+    for check in checks:
+        by_target.setdefault(check.target, []).append(check)
+    for target, group in by_target.items():
+        passed = sum(check.passed for check in group)
+        if len(group) == 1:
+            result = "PASS" if group[0].passed else "FAIL"
+            measured = f"{group[0].subject}: {group[0].measured}"
+        else:
+            result = f"{'PASS' if passed == len(group) else 'FAIL'} ({passed}/{len(group)} pass)"
+            failing = [f"{c.subject} {c.measured}" for c in group if not c.passed]
+            measured = "failing: " + "; ".join(failing) if failing else "every row passes"
+        lines.append(f"| {target} | {result} | {measured} |")
+    return lines
+
+
+def _startup(run: BenchmarkRun) -> list[str]:
+    core = run.startup_core
+    webui = run.startup_webui
+    heavy = sorted({name for r in core for name in r["heavy_imported"]})
+    attempts_core = sum(len(r["network_attempts"]) for r in core)
+    attempts_webui = sum(len(r["network_attempts"]) for r in webui)
+    host_attempts = sum(
+        len(r["network_attempts_in_process"]) - len(r["network_attempts"]) for r in webui
+    )
+    core_s = median([r["seconds"] for r in core])
+    webui_s = median([r["seconds"] for r in webui])
+    return [
+        "| Measurement | Median | Runs | Network attempts | Target < 1 s |",
+        "|---|---|---|---|---|",
+        f"| Core, fresh process: `import adetailer` + `ModelRegistry(folder).names()` "
+        f"({core[0]['models']} models) | {_time(core_s)} | {len(core)} | {attempts_core} | "
+        f"{_pass(core_s < STARTUP_MAX_S)} |",
+        f"| Web UI (A1111 test double, `scripts.load_scripts()`): our `preload.py` + "
+        f"`scripts/!adetailer.py` + the model list ({webui[0]['models']} models) | "
+        f"{_time(webui_s)} | {len(webui)} | {attempts_webui} | {_pass(webui_s < STARTUP_MAX_S)} |",
+        "",
+        f"- Web UI parts (median): `scripts/!adetailer.py` "
+        f"{_time(median([r['script_seconds'] for r in webui]))} (it imports `adetailer` and "
+        f"`adetailer_webui`), `preload.py` {_time(median([r['preload_seconds'] for r in webui]))}, "
+        f"model list {_time(median([r['list_seconds'] for r in webui]))}. Timed inside "
+        "`modules.script_loading.load_module`, which A1111's `load_scripts()` calls per script.",
+        f"- The host's own start-up before any extension (gradio, torch, fastapi, `modules`) is "
+        f"not ours and not counted: {_time(median([r['host_import_seconds'] for r in webui]))}; "
+        f"network attempts there and elsewhere in the web UI process: {host_attempts} "
+        "(`GRADIO_ANALYTICS_ENABLED=False`, as A1111 sets it).",
+        f"- Heavy libraries the core import and listing pulled in: {', '.join(heavy) or 'none'} "
+        "(torch, ultralytics, mediapipe, cv2, huggingface_hub load on first detection).",
+        "- Proof of no network: each start-up process ran with `socket.getaddrinfo`, "
+        "`socket.create_connection`, `socket.socket.connect` and `connect_ex` replaced by a "
+        "function that records the caller and raises; the counts above are those records. "
+        "Downloads were allowed (no offline variable set): listing must not need to be told.",
+    ]
+
+
+def _per_image(table: Sequence[Row]) -> list[str]:
+    lines = [
+        "| Model | Size | Found per image | Bare inference | Ours, warm | Added by ours "
+        f"| Ours / bare | <= {OVERHEAD_MAX}x | Reload per image | Saved per image | Reload / ours "
+        f"| >= {SPEEDUP_MIN:g}x | Cold (first image) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        lines.append(
+            f"| {row.model} | {row.size} | {row.found} | {_time(row.bare_s)} | "
+            f"{_time(row.ours_s)} | {_time(row.added_s)} | {_ratio(row.overhead)} | "
+            f"{_pass(row.overhead <= OVERHEAD_MAX)} | {_time(row.reload_s)} | "
+            f"{_time(row.saved_s)} | {_ratio(row.speedup)} | {_pass(row.speedup >= SPEEDUP_MIN)} "
+            f"| {_time(row.cold_s)} |"
+        )
+    lines += [
+        "",
+        "Bare, ours and reload ran interleaved on each image. Times are medians over all runs; "
+        "Added, Saved and the ratios are medians over the runs paired on one image (ours - bare, "
+        "reload - ours, ours / bare, reload / ours), so they need not equal a quotient of the "
+        "time columns.",
+    ]
+    return lines
+
+
+def _tiling(table: Sequence[Row]) -> list[str]:
+    lines = [
+        "| Model | Size | Tiles (+ whole image) | Cold (first image) | Warm per image "
+        "| Warm / untiled warm | Found per image |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        ratio = row.tiled_warm_s / row.ours_s if row.ours_s > 0 else float("nan")
+        lines.append(
+            f"| {row.model} | {row.size} | {row.tiles} | {_time(row.tiled_cold_s)} | "
+            f"{_time(row.tiled_warm_s)} | {_ratio(ratio)} | {row.tiled_found} |"
+        )
+    return lines
+
+
+def _breakdown(table: Sequence[Row]) -> list[str]:
+    names = [name for name in IMAGE_NAMES if any(name in row.per_image_s for row in table)]
+    lines = [
+        "| Model | Size | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for row in table:
+        cells = [
+            f"{row.per_image_s[name] * 1000:.1f} ({row.per_image_found[name]} found)"
+            if name in row.per_image_s
+            else "-"
+            for name in names
+        ]
+        lines.append(f"| {row.model} | {row.size} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _memory(run: BenchmarkRun) -> list[str]:
+    lines = [
+        "| Model | First use in a new process | Peak RSS: libraries + images | + our path "
+        "| + tiling | + interleaved runs with reload per image | Python heap per image: ours | "
+        "Python heap per image: reload |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model in run.models:
+        rss = model["rss_mb"]
+        heap = model["heap"]
+        lines.append(
+            f"| {display_name(model['model'])} | {_time(model['first_use_s'])} | "
+            f"{rss['setup']:.0f} MB | {_delta(rss['ours'], rss['setup'])} | "
+            f"{_delta(rss['ours_tiled'], rss['ours'])} | "
+            f"{_delta(rss['with_reload'], rss['ours_tiled'])} | "
+            f"{heap['ours_mb']:.1f} MB | {heap['reload_mb']:.1f} MB |"
+        )
+    if run.models:
+        heap = run.models[0]["heap"]
+        lines += [
+            "",
+            "- Peak RSS is the worker process's `ru_maxrss` (whole process, libraries included), "
+            "read after each phase; each model runs in a fresh process, so a column is what "
+            "that phase added to the peak. The runs with reload per image come last, with our "
+            "model still loaded.",
+            f"- Python heap per image: `tracemalloc` peak during one warm image "
+            f"({heap['image']}, {heap['size']}); numpy arrays are counted, torch tensors and "
+            "MediaPipe's native buffers are not.",
+        ]
+    return lines
+
+
+def _mask_steps(run: BenchmarkRun) -> list[str]:
+    steps = run.mask_steps.get("rows", [])
+    if not steps:
+        return ["Not measured in this run."]
+    lines = [
+        "| Size | Detections | Boxes (detection model) | Masks (segmentation model) |",
+        "|---|---|---|---|",
+    ]
+    for step in steps:
+        lines.append(
+            f"| {step['size']} | {step['detections']} | {_time(step['detect_s'])} | "
+            f"{_time(step['segment_s'])} |"
+        )
+    lines += [
+        "",
+        "Made-up ultralytics results (face-sized boxes; masks at image size, as "
+        "`retina_masks=True` returns them) through `read_result`, `Detections` and `preprocess` "
+        "with the tab defaults (masks dilated by 4 px): the part of our path that grows with "
+        "detections, which the YOLO rows above (nothing found) do not exercise.",
+    ]
+    return lines
+
+
+def _method(run: BenchmarkRun) -> list[str]:
+    confidences = sorted({(m["kind"] == "mediapipe", m["confidence"]) for m in run.models})
+    confidence_text = ", ".join(
+        f"{'MediaPipe' if is_mp else 'YOLO'} {value:g}" for is_mp, value in confidences
+    )
+    pairs = [row.pairs for row in rows(run)]
+    return [
+        "- Images: scikit-image astronaut and camera, matplotlib grace_hopper.jpg (fitted to "
+        "each size) and a composed group photo with faces 40-260 px wide at 1024x1536 "
+        "(`tests/group_photo.py`), given as RGB PIL images. Sizes are width x height.",
+        "- YOLO models: built from ultralytics' `yolov8n`/`yolov8s` (`-seg`) yaml files by the "
+        "tests' builder (`tests/conftest.py`), saved as stripped training checkpoints. Real "
+        "architecture and inference cost; hand-set heads that score every coarse cell 0.05, "
+        "so at the default confidence they find nothing (see the last table for what "
+        "detections add).",
+        f"- Confidence: {confidence_text}. Tab defaults otherwise (dilate 4 px, no offset, no merge).",
+        "- Ours = `adetailer.pipeline.detect_and_mask` (registry lookup, cached detector, "
+        "detection, mask preprocessing). Bare = ultralytics `model.predict` on the model our "
+        "detector holds (same confidence, device and `retina_masks=True`), or MediaPipe "
+        "`solution.process(np.asarray(image))` on a solution built once. Reload per image = "
+        "the original's way: `YOLO(path)` per image, or a new MediaPipe solution per call in "
+        "a `with` block, then the same result reading and mask steps as ours.",
+        "- Cold = first image after `clear_detector_cache()` (model load + first inference; "
+        "libraries already imported). Warm = the later images; the cache is checked to have "
+        "loaded nothing in between.",
+        f"- Timing: `time.perf_counter`; each model in a fresh process; ours, bare and reload "
+        f"run interleaved on the same image, in rotating order, for several rounds "
+        f"({min(pairs, default=0)}-{max(pairs, default=0)} runs of each per row); every figure "
+        "is a median. Tiling: the first image cold, the others once each, warm.",
+        f"- Network attempts in every benchmark process (start-up, detection, mask steps): "
+        f"{_all_attempts(run)}.",
+        "- The machine may be shared (see load average): other work adds time to both sides "
+        "of a ratio alike, but absolute times from a busy run are upper bounds.",
+    ]
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def _time(seconds: float) -> str:
+    if seconds != seconds:  # NaN: nothing measured
+        return "-"
+    if abs(seconds) < 0.01:
+        return f"{seconds * 1000:.2f} ms"
+    if abs(seconds) < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _ratio(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}x"
+
+
+def _pass(passed: bool) -> str:
+    return "PASS" if passed else "FAIL"
+
+
+def _delta(after: float, before: float) -> str:
+    return f"+{max(0.0, after - before):.0f} MB"
+
+
+def _spread(values: Any) -> str:
+    numbers = sorted(values)
+    if not numbers:
+        return "-"
+    return str(numbers[0]) if numbers[0] == numbers[-1] else f"{numbers[0]}-{numbers[-1]}"
+
+
+def _threads(run: BenchmarkRun) -> str:
+    counts = sorted({m["torch_threads"] for m in run.models})
+    return ", ".join(map(str, counts)) or "-"
+
+
+def _all_attempts(run: BenchmarkRun) -> int:
+    processes: list[Mapping[str, Any]] = [*run.models, *run.startup_core]
+    if run.mask_steps:
+        processes.append(run.mask_steps)
+    total = sum(len(p["network_attempts"]) for p in processes)
+    return total + sum(len(r["network_attempts_in_process"]) for r in run.startup_webui)

@@ -1,0 +1,91 @@
+"""Smoke test of `python -m benchmarks`: a quick run writes a complete, readable RESULTS table.
+
+Timings are never checked here (speed targets belong to the benchmarks, as ratios against a
+baseline of the same run). To stay fast, the quick run measures one model of each family: the
+MediaPipe and the YOLO paths are different code, the models within a family are not.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.models import display_name
+from benchmarks.report import parse_ratio
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("mediapipe_face_full", "bench_face_yolov8n.pt")
+QUICK_SIZES = ("512x768",)
+SECTIONS = (
+    "## Machine",
+    "## Targets",
+    "## Start-up (offline)",
+    "## Per-image cost: detection + mask preprocessing, no tiling",
+    "## Tiling",
+    "## Warm time per image (ms, our path) and what was found",
+    "## Memory",
+    "## Our steps after inference, by number of detections",
+    "## How this was measured",
+)
+
+
+def table(text: str, heading: str) -> list[dict[str, str]]:
+    """The first markdown table under `heading`, one dict per row keyed by the header cells."""
+    lines = text.split(heading, 1)[1].splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    header, _separator, *body = block
+    return [dict(zip(header, cells, strict=True)) for cells in body]
+
+
+def test_quick_run_writes_every_row_with_readable_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--torch-threads",
+            "1",
+            "--models",
+            *MODELS,
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    text = out.read_text(encoding="utf8")
+    for section in SECTIONS:
+        assert section in text
+
+    expected = {(display_name(model), size) for model in MODELS for size in QUICK_SIZES}
+    per_image = table(text, "## Per-image cost")
+    assert {(row["Model"], row["Size"]) for row in per_image} == expected
+    for row in per_image:
+        assert parse_ratio(row["Ours / bare"]) > 0
+        assert parse_ratio(row["Reload / ours"]) > 0
+        assert row["<= 1.2x"] in ("PASS", "FAIL")
+        assert row[">= 5x"] in ("PASS", "FAIL")
+    tiling = table(text, "## Tiling")
+    assert {(row["Model"], row["Size"]) for row in tiling} == expected
+    memory = table(text, "## Memory")
+    assert {row["Model"] for row in memory} == {display_name(model) for model in MODELS}
+
+    startup = table(text, "## Start-up (offline)")
+    assert len(startup) == 2
+    assert all(row["Network attempts"] == "0" for row in startup)
+
+    verdicts = [line for line in completed.stdout.splitlines() if line[:4] in ("PASS", "FAIL")]
+    # two ratio targets per model and size, two start-up timings, one network check
+    assert len(verdicts) == 2 * len(expected) + 3
