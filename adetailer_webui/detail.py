@@ -23,7 +23,6 @@ from adetailer.args import (
     SAME_SAMPLER,
     SAME_SCHEDULER,
     SAME_VAE,
-    ScriptArgs,
     TabArgs,
     tab_label,
 )
@@ -57,9 +56,10 @@ class Original:
 class Run:
     """One generation's ADetailer state, kept on `p` between `process` and `postprocess_image`."""
 
-    tabs: list[tuple[int, TabArgs]]
+    tabs: list[tuple[int, TabArgs]] = field(default_factory=list)
     skip_img2img: bool = False
     records: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    written: set[str] = field(default_factory=set)  # infotext keys this run put on `p`
 
 
 # --- process ---------------------------------------------------------------------------------
@@ -77,13 +77,17 @@ def process(p: Any, args: Sequence[Any]) -> None:
 
 
 def _prepare(p: Any, args: Sequence[Any]) -> None:
+    run = Run()
+    _forget_previous(p)
+    p.extra_generation_params[DETECTIONS_KEY] = _Infotext(
+        run, bool(settings.read("ad_write_detections"))
+    )
     parsed = parse_for_generation(p, args)
-    for line in parsed.warnings:
+    for line in [*parsed.warnings, *parsed.errors]:
         log.warn(line)
-    for line in parsed.errors:
-        log.warn(line)
+    for line in [*parsed.errors, *parsed.warnings]:
+        _add_warning(p, run, line)
     if not parsed.will_run:
-        _write_warnings(p, parsed)
         return
     if is_inpaint(p) and not binary_mask(p.image_mask, p.image_mask.size).any():
         log.info("img2img inpainting with an empty mask: ADetailer is off for this generation.")
@@ -92,44 +96,71 @@ def _prepare(p: Any, args: Sequence[Any]) -> None:
     if skip and is_inpaint(p):
         log.info("Skip img2img does not work with inpainting; img2img runs as usual.")
         skip = False
+    run.tabs, run.skip_img2img = _with_xyz(p, parsed.active_tabs), skip
     if skip:
-        _skip_img2img(p)
-    tabs = _with_xyz(p, parsed.active_tabs)
-    run = Run(tabs=tabs, skip_img2img=skip)
+        _skip_img2img(p, run)
+    _write(p, run, to_infotext_params(run.tabs))
+    if skip:
+        _write(p, run, {"ADetailer skip img2img": True})
     p._ad_run = run
-    p.extra_generation_params.update(to_infotext_params(tabs))
-    if skip:
-        p.extra_generation_params["ADetailer skip img2img"] = True
-    _write_warnings(p, parsed)
-    if settings.read("ad_write_detections"):
-        p.extra_generation_params[DETECTIONS_KEY] = _DetectionRecords(run)
 
 
-def _write_warnings(p: Any, parsed: ScriptArgs) -> None:
-    for line in [*parsed.errors, *parsed.warnings]:
-        _add_warning(p, line)
+def _write(p: Any, run: Run, values: Mapping[str, Any]) -> None:
+    p.extra_generation_params.update(values)
+    run.written.update(values)
 
 
-def _add_warning(p: Any, line: str) -> None:
+def _forget_previous(p: Any) -> None:
+    """Remove what an earlier run wrote into this p's infotext values.
+
+    X/Y/Z plot cells are shallow copies of one p and share one `extra_generation_params`; a
+    cell where ADetailer does not run must not show the previous cell's values.
+    """
+    params = p.extra_generation_params
+    previous = params.pop(DETECTIONS_KEY, None)
+    if isinstance(previous, _Infotext):
+        for key in previous.run.written:
+            params.pop(key, None)
+
+
+def _add_warning(p: Any, run: Run, line: str) -> None:
     """Warnings reach API callers through the infotext, one " | "-separated value."""
     current = p.extra_generation_params.get(WARNINGS_KEY)
     lines = current.split(" | ") if current else []
     if line not in lines:
-        p.extra_generation_params[WARNINGS_KEY] = " | ".join([*lines, line])
+        _write(p, run, {WARNINGS_KEY: " | ".join([*lines, line])})
 
 
-class _DetectionRecords:
-    """The infotext value of one image's detections; A1111 calls it with the image's index."""
+class _Infotext:
+    """Kept under DETECTIONS_KEY: this run's bookkeeping, and each image's detection records.
 
-    def __init__(self, run: Run) -> None:
+    A1111 calls it with `create_infotext`'s local variables and writes what it returns (None:
+    nothing). Its main loop passes the batch's own seed list and the position in the batch;
+    other callers pass the whole generation's lists and the position in the generation.
+    """
+
+    def __init__(self, run: Run, enabled: bool) -> None:
         self.run = run
+        self.enabled = enabled
 
-    def __call__(self, *, index: int = 0, **_: Any) -> str | None:
+    def __call__(
+        self,
+        *,
+        index: int = 0,
+        p: Any = None,
+        all_seeds: Sequence[int] | None = None,
+        **_: Any,
+    ) -> str | None:
+        if not self.enabled:
+            return None
+        whole = getattr(p, "all_seeds", None)
+        if all_seeds is not None and whole is not None and len(all_seeds) != len(whole):
+            index += p.iteration * p.batch_size
         records = self.run.records.get(index)
         return json.dumps(records, ensure_ascii=False, separators=(",", ":")) if records else None
 
 
-def _skip_img2img(p: Any) -> None:
+def _skip_img2img(p: Any, run: Run) -> None:
     """The main pass only needs to hand over the init image: 1 step of Euler at 128x128."""
     if getattr(p, "_ad_orig", None) is None:  # img2img batch reuses p for every file
         p._ad_orig = Original(p.steps, p.sampler_name, p.width, p.height)
@@ -137,9 +168,11 @@ def _skip_img2img(p: Any) -> None:
     p.steps, p.sampler_name = SKIP_STEPS, SKIP_SAMPLER
     p.width = p.height = SKIP_SIZE
     # The infotext keeps what the user asked for, so pasting it reproduces the image.
-    p.extra_generation_params["Steps"] = orig.steps
-    p.extra_generation_params["Sampler"] = orig.sampler_name
-    p.extra_generation_params["Size"] = f"{orig.width}x{orig.height}"
+    _write(
+        p,
+        run,
+        {"Steps": orig.steps, "Sampler": orig.sampler_name, "Size": f"{orig.width}x{orig.height}"},
+    )
 
 
 def _with_xyz(p: Any, tabs: list[tuple[int, TabArgs]]) -> list[tuple[int, TabArgs]]:
@@ -227,7 +260,7 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
     skip = run.skip_img2img
     source = _init_image(p) if skip else pp.image
     image = ensure_rgb(source)
-    params_txt = _read(host.params_txt_path())
+    params_txt = _read_text(host.params_txt_path())
     run.records.pop(index, None)
 
     p._ad_busy = True
@@ -247,7 +280,7 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
         _other_scripts_process(p)
     finally:
         p._ad_busy = False
-        _write(host.params_txt_path(), params_txt)
+        _write_text(host.params_txt_path(), params_txt)
         shared.state.textinfo = None
     if skip:
         return image  # the main pass produced nothing worth keeping
@@ -290,7 +323,7 @@ def detail_tab(
         # the model cannot be had or run (offline, damaged file, ...): this tab only is skipped
         message = f"{label} skipped: {exc}"
         log.warn(message)
-        _add_warning(p, message)
+        _add_warning(p, run, message)
         return image, False, False
     if not result.found.items:
         log.info(f"nothing detected on image {index + 1} with the {label} ({args.ad_model}).")
@@ -614,14 +647,14 @@ def _other_scripts_process(p: Any) -> None:
         p.scripts.process(copied)
 
 
-def _read(path: Path) -> str | None:
+def _read_text(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf8")
     except OSError:
         return None
 
 
-def _write(path: Path, content: str | None) -> None:
+def _write_text(path: Path, content: str | None) -> None:
     if content is None:
         return
     with contextlib.suppress(OSError):

@@ -417,3 +417,40 @@ def test_previews_and_before_images_are_saved_with_the_original_suffixes(tmp_pat
     assert "Seed: 6" in second_before.info["parameters"]
     assert second_before.size == (768, 512)
     assert processed.images
+
+
+def test_each_image_of_several_batches_carries_its_own_detections(webui, generates_faces):
+    processed = txt2img(
+        webui, seed=10, batch_size=2, n_iter=2, script_values={"ADetailer": [True, False, FACE_TAB]}
+    )
+    for index in range(4):
+        params = infotext_params(processed, index)
+        seed = int(params["Seed"])
+        assert seed == 10 + index
+        records = json.loads(params["ADetailer detections"])
+        assert [r["seed"] for r in records] == [seed, seed + 1]
+
+
+def test_a_grid_cell_without_adetailer_carries_no_adetailer_values(webui, generates_faces):
+    """X/Y/Z plot cells are shallow copies of one p: they share extra_generation_params."""
+    from copy import copy
+
+    from modules import processing
+
+    base = processing.StableDiffusionProcessingTxt2Img(
+        prompt="a", width=768, height=512, do_not_save_samples=True, do_not_save_grid=True
+    )
+    runner = webui.runner("txt2img")
+    skip = {**FACE_TAB, "ad_confidence": 7}  # a bad tab: its warning must not outlive the cell
+    for args, expected in (
+        ([True, False, skip], True),
+        ([True, False, FACE_TAB], True),
+        ([False], False),
+    ):
+        cell = copy(base)
+        cell.scripts = runner
+        cell.script_args = webui.ui_script_args("txt2img", {"ADetailer": args})
+        info = processing.process_images(cell).infotexts[0]
+        assert ("ADetailer" in info) == expected, info
+    assert "ADetailer warnings" not in info
+    assert "ADetailer detections" not in info
