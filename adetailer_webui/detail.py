@@ -582,14 +582,31 @@ class _Overrides:
                 shared.opts.data.pop(key, None)
 
     def _set(self, key: str, value: Any) -> None:
+        self.current[key] = value
+        if host.is_forge():
+            self._set_in_forge(key, value)
+            return
         from modules import sd_models, sd_vae, shared
 
         shared.opts.set(key, value, is_api=True, run_callbacks=False)
-        self.current[key] = value
         if key == "sd_model_checkpoint":
             sd_models.reload_model_weights()
         elif key == "sd_vae":
             sd_vae.reload_vae_weights()
+
+    def _set_in_forge(self, key: str, value: Any) -> None:
+        """Forge switches checkpoints through `sysinfo.set_config` and loads the model at the next
+        `process_images` (the detail pass; the generation's next batch reloads the user's own).
+        Its VAE comes from its own "VAE / Text Encoder" setting, not from `sd_vae`."""
+        if key == "sd_vae":
+            if value is not None:
+                log.info(
+                    "Forge chooses the VAE in its own setting; the tab's separate VAE is not used."
+                )
+            return
+        from modules import sysinfo
+
+        sysinfo.set_config({key: value}, is_api=True, run_callbacks=False, save_config=False)
 
 
 @contextlib.contextmanager

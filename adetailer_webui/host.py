@@ -7,6 +7,7 @@ reaching into `modules` itself.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import threading
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def registry(refresh: bool = False) -> ModelRegistry:
         elif refresh:
             _registry.refresh()
         return _registry
+
+
+def is_forge() -> bool:
+    """Forge (and reForge) ship `modules_forge` next to `modules`; A1111 does not."""
+    return importlib.util.find_spec("modules_forge") is not None
 
 
 def detection_device() -> str:

@@ -454,3 +454,40 @@ def test_a_grid_cell_without_adetailer_carries_no_adetailer_values(webui, genera
         assert ("ADetailer" in info) == expected, info
     assert "ADetailer warnings" not in info
     assert "ADetailer detections" not in info
+
+
+def test_forge_switches_checkpoints_through_its_set_config(
+    webui, generates_faces, monkeypatch, capsys
+):
+    """Forge's `sd_models.reload_model_weights` does nothing; `sysinfo.set_config` switches."""
+    import sys
+    import types
+
+    from modules import sd_models, shared
+
+    from adetailer_webui import host
+
+    calls: list[dict] = []
+
+    def set_config(req, is_api=False, run_callbacks=True, save_config=True):
+        calls.append(dict(req))
+        for key, value in req.items():
+            shared.opts.data[key] = value
+
+    sysinfo = types.ModuleType("modules.sysinfo")
+    sysinfo.set_config = set_config
+    monkeypatch.setitem(sys.modules, "modules.sysinfo", sysinfo)
+    monkeypatch.setattr(sys.modules["modules"], "sysinfo", sysinfo, raising=False)
+    monkeypatch.setattr(host, "is_forge", lambda: True)
+    checkpoint = next(t for t in sd_models.checkpoint_tiles(use_short=True) if "sdxl" in t)
+    user = shared.opts.sd_model_checkpoint
+    tab = {
+        **FACE_TAB,
+        "ad_use_checkpoint": True,
+        "ad_checkpoint": checkpoint,
+        "ad_use_vae": True,
+        "ad_vae": "None",
+    }
+    txt2img(webui, script_values={"ADetailer": [True, False, tab]})
+    assert calls == [{"sd_model_checkpoint": checkpoint}, {"sd_model_checkpoint": user}]
+    assert "separate VAE is not used" in capsys.readouterr().out
