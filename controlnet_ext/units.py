@@ -115,6 +115,20 @@ def _is_inpaint(module: str) -> bool:
     return "inpaint" in module
 
 
+def _settings(external_code: Any, args: TabArgs, model: str, module: str) -> dict[str, Any]:
+    """What ADetailer's unit is, in both ControlNets' terms."""
+    return {
+        "enabled": True,
+        "model": model,
+        "module": module,
+        "weight": args.ad_controlnet_weight,
+        "guidance_start": args.ad_controlnet_guidance_start,
+        "guidance_end": args.ad_controlnet_guidance_end,
+        "control_mode": external_code.ControlMode.BALANCED,
+        "pixel_perfect": True,  # the preprocessor resolution follows the crop, not the whole image
+    }
+
+
 def _a1111_unit(p: Any, p2: Any, args: TabArgs, model: str, module: str) -> None:
     from controlnet_ext import a1111_external_code
 
@@ -123,16 +137,7 @@ def _a1111_unit(p: Any, p2: Any, args: TabArgs, model: str, module: str) -> None
         _note(p, "ControlNet could not be loaded; the detail passes run without it.")
         return
     try:
-        unit = external_code.ControlNetUnit(
-            enabled=True,
-            model=model,
-            module=module,
-            weight=args.ad_controlnet_weight,
-            guidance_start=args.ad_controlnet_guidance_start,
-            guidance_end=args.ad_controlnet_guidance_end,
-            control_mode=external_code.ControlMode.BALANCED,
-            pixel_perfect=True,
-        )
+        unit = external_code.ControlNetUnit(**_settings(external_code, args, model, module))
     except Exception as exc:  # its validation: e.g. a preprocessor this ControlNet lacks
         _note(p, f"ControlNet refused the unit ({_first_line(exc)}); ControlNet is off.")
         _disable_user_units(p2)
@@ -147,14 +152,7 @@ def _forge_unit(p: Any, p2: Any, script: Any, args: TabArgs, model: str, module:
         _note(p, "ControlNet has no unit slots here; the detail passes run without it.")
         return
     unit = external_code.ControlNetUnit(
-        enabled=True,
-        model=model,
-        module=module,
-        weight=args.ad_controlnet_weight,
-        guidance_start=args.ad_controlnet_guidance_start,
-        guidance_end=args.ad_controlnet_guidance_end,
-        control_mode=external_code.ControlMode.BALANCED,
-        pixel_perfect=True,  # the preprocessor resolution follows the crop, not the whole image
+        **_settings(external_code, args, model, module),
         resize_mode=external_code.resize_mode_from_value(p2.resize_mode),
         **_forge_image(external_code.ControlNetUnit, p2, _is_inpaint(module)),
     )
