@@ -1,31 +1,21 @@
 """The generation side: `process` prepares a generation, `postprocess_image` details each image.
 
-The core decides what to redraw (detections, masks, inpaint jobs); this module turns each job
-into one A1111 img2img "inpaint only masked" pass built from the generation's own `p`, and
-guards the user's image: whatever fails in here, the generation keeps its un-detailed image.
+The core decides what to redraw (detections, masks, inpaint jobs); here each tab runs on each
+image, each job becomes one img2img pass (`inner_pass`), and the user's image is guarded:
+whatever fails in here, the generation keeps its un-detailed image.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-import controlnet_ext
-from adetailer.args import (
-    SAME_CHECKPOINT,
-    SAME_SAMPLER,
-    SAME_SCHEDULER,
-    SAME_VAE,
-    TabArgs,
-    tab_label,
-)
+from adetailer.args import TabArgs, tab_label
 from adetailer.detectors.base import DetectorError
 from adetailer.images import ensure_rgb
 from adetailer.infotext import DETECTIONS_KEY, WARNINGS_KEY, infotext_suffix, to_infotext_params
@@ -36,20 +26,21 @@ from adetailer.prompts import split_prompt
 from adetailer.registry import UnknownModelError
 from adetailer_webui import host, log, settings
 from adetailer_webui.arguments import parse_for_generation
+from adetailer_webui.host_state import (
+    Overrides,
+    model_overrides,
+    other_scripts_postprocess,
+    other_scripts_process,
+    overrides_for,
+    quiet_total_progress,
+    read_text,
+    write_text,
+)
+from adetailer_webui.inner_pass import Original, run_inner_pass, should_stop
 
 SKIP_STEPS = 1
 SKIP_SAMPLER = "Euler"
 SKIP_SIZE = 128
-
-
-@dataclass(frozen=True)
-class Original:
-    """What Skip img2img changed on `p`, for the detail pass and the infotext."""
-
-    steps: int
-    sampler_name: str
-    width: int
-    height: int
 
 
 @dataclass
@@ -260,16 +251,16 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
     skip = run.skip_img2img
     source = _init_image(p) if skip else pp.image
     image = ensure_rgb(source)
-    params_txt = _read_text(host.params_txt_path())
+    params_txt = read_text(host.params_txt_path())
     run.records.pop(index, None)
 
     p._ad_busy = True
     try:
-        _other_scripts_postprocess(p)
+        other_scripts_postprocess(p)
         redrawn = False
-        with _model_overrides() as overrides, _quiet_total_progress():
+        with model_overrides() as overrides, quiet_total_progress():
             for tab_index, args in run.tabs:
-                if _should_stop():
+                if should_stop():
                     break
                 image, changed, stop = detail_tab(p, image, tab_index, args, run, overrides)
                 redrawn |= changed
@@ -277,10 +268,10 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
                     break
         if redrawn and not skip:
             _save(p, source, "ad_save_images_before", "-ad-before")
-        _other_scripts_process(p)
+        other_scripts_process(p)
     finally:
         p._ad_busy = False
-        _write_text(host.params_txt_path(), params_txt)
+        write_text(host.params_txt_path(), params_txt)
         shared.state.textinfo = None
     if skip:
         return image  # the main pass produced nothing worth keeping
@@ -291,19 +282,13 @@ def _init_image(p: Any) -> Image.Image:
     return p.init_images[min(getattr(p, "batch_index", 0), len(p.init_images) - 1)]
 
 
-def _should_stop() -> bool:
-    from modules import shared
-
-    return bool(shared.state.interrupted or shared.state.skipped)
-
-
 def detail_tab(
     p: Any,
     image: Image.Image,
     tab_index: int,
     args: TabArgs,
     run: Run,
-    overrides: _Overrides,
+    overrides: Overrides,
 ) -> tuple[Image.Image, bool, bool]:
     """One tab on one image: (image as far as it got, anything redrawn, stop requested)."""
     from modules import devices, shared
@@ -338,7 +323,7 @@ def detail_tab(
     if not jobs:
         return image, False, False
     shared.state.job_count += len(jobs)
-    overrides.use(_overrides_for(args))
+    overrides.use(overrides_for(args))
     styles = image_prompts(p, index)[2]
 
     def inpaint(current: Image.Image, job: InpaintJob) -> Image.Image | None:
@@ -348,7 +333,7 @@ def detail_tab(
         image,
         jobs,
         inpaint,
-        should_stop=_should_stop,
+        should_stop=should_stop,
         recoverable=(devices.NansException,),
     )
     for job, reason in done.failed:
@@ -389,293 +374,6 @@ def _job_settings(p: Any, args: TabArgs, index: int) -> JobSettings:
         match_mode=str(settings.read("ad_match_inpaint_bbox_size")),
         is_sdxl=host.is_sdxl(),
     )
-
-
-def _overrides_for(args: TabArgs) -> dict[str, Any]:
-    wanted: dict[str, Any] = {}
-    if args.ad_use_checkpoint and args.ad_checkpoint not in (None, "", "None", SAME_CHECKPOINT):
-        wanted["sd_model_checkpoint"] = args.ad_checkpoint
-    if args.ad_use_vae and args.ad_vae not in (None, "", SAME_VAE):
-        wanted["sd_vae"] = args.ad_vae
-    if args.ad_use_clip_skip:
-        wanted["CLIP_stop_at_last_layers"] = args.ad_clip_skip
-    return wanted
-
-
-def run_inner_pass(
-    p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
-) -> Image.Image | None:
-    """One detection's img2img "inpaint only masked" pass; None when it did not finish."""
-    from modules import processing
-
-    p2 = build_inner_p(p, image, job, args, styles)
-    try:
-        with controlnet_ext.units.batch_hijack_off():  # ControlNet
-            processed = processing.process_images(p2)
-    finally:
-        p2.close()
-    if not processed.images or _should_stop():
-        return None  # an interrupted pass is half done: keep the image from before it
-    result = processed.images[0]
-    if result.size != image.size:  # a separate inpaint size in "whole picture" mode
-        result = result.resize(image.size, Image.LANCZOS)
-    return ensure_rgb(result)
-
-
-def _sampler(p: Any, args: TabArgs) -> str:
-    orig: Original | None = getattr(p, "_ad_orig", None)
-    if args.ad_use_sampler and args.ad_sampler != SAME_SAMPLER:
-        return args.ad_sampler
-    if args.ad_use_sampler:
-        return p.sampler_name if not orig else orig.sampler_name
-    return orig.sampler_name if orig else p.sampler_name
-
-
-def _scheduler(p: Any, args: TabArgs) -> str:
-    if args.ad_use_sampler and args.ad_scheduler != SAME_SCHEDULER:
-        return args.ad_scheduler
-    return getattr(p, "scheduler", None) or "Automatic"
-
-
-def build_inner_p(
-    p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
-) -> Any:
-    from modules.processing import StableDiffusionProcessingImg2Img
-
-    orig: Original | None = getattr(p, "_ad_orig", None)
-    steps = args.ad_steps if args.ad_use_steps else (orig.steps if orig else p.steps)
-    if args.ad_inpaint_only_masked:
-        width, height = job.width, job.height
-    elif args.ad_use_inpaint_width_height:
-        width, height = args.ad_inpaint_width, args.ad_inpaint_height
-    else:
-        width, height = image.size
-    p2 = StableDiffusionProcessingImg2Img(
-        init_images=[image],
-        resize_mode=0,
-        denoising_strength=job.denoising_strength,
-        mask=job.mask,
-        mask_blur=args.ad_mask_blur,
-        inpainting_fill=1,  # "original"
-        inpaint_full_res=args.ad_inpaint_only_masked,
-        inpaint_full_res_padding=args.ad_inpaint_only_masked_padding,
-        inpainting_mask_invert=0,
-        initial_noise_multiplier=args.ad_noise_multiplier if args.ad_use_noise_multiplier else None,
-        sd_model=p.sd_model,
-        outpath_samples=p.outpath_samples,
-        outpath_grids=p.outpath_grids,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        styles=styles,
-        seed=job.seed,
-        subseed=job.subseed,
-        subseed_strength=p.subseed_strength,
-        seed_resize_from_h=p.seed_resize_from_h,
-        seed_resize_from_w=p.seed_resize_from_w,
-        sampler_name=_sampler(p, args),
-        scheduler=_scheduler(p, args),
-        batch_size=1,
-        n_iter=1,
-        steps=steps,
-        cfg_scale=args.ad_cfg_scale if args.ad_use_cfg_scale else p.cfg_scale,
-        width=width,
-        height=height,
-        restore_faces=args.ad_restore_face,
-        tiling=p.tiling,
-        extra_generation_params=_plain_params(p.extra_generation_params),
-        do_not_save_samples=True,
-        do_not_save_grid=True,
-    )
-    # mask_blur only takes ints, and only when both directions agree
-    p2.mask_blur_x = p2.mask_blur_y = int(args.ad_mask_blur)
-    # A1111 shares its cond caches between all instances; the detail pass needs its own.
-    p2.cached_c = [None] * len(getattr(p, "cached_c", [None, None]))
-    p2.cached_uc = [None] * len(getattr(p, "cached_uc", [None, None]))
-    p2.user = getattr(p, "user", None)
-    p2.is_api = getattr(p, "is_api", False)
-    p2._ad_inner = True
-    runner, script_args = inner_scripts(p, args)
-    if runner is not None:
-        p2.scripts = runner
-        p2.script_args = script_args
-    controlnet_ext.units.prepare_inner_pass(p, p2, args)  # ControlNet: units of this pass
-    return p2
-
-
-def _plain_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The generation's infotext values without callables (they read the outer p's state)."""
-    return {k: v for k, v in params.items() if not callable(v) and not isinstance(v, list)}
-
-
-def inner_scripts(p: Any, args: TabArgs) -> tuple[Any, Any]:
-    """A copy of the generation's script runner with only the scripts the detail pass may run.
-
-    Never ADetailer itself and never the built-in Sampler/Seed/... processing scripts (their
-    setup() would overwrite the detail pass's sampler, steps and seed with the main UI's).
-    The kept script objects are copies too: what the detail pass changes on them (ControlNet
-    moves argument ranges, scripts keep per-run state on themselves) stays in the detail pass.
-    """
-    runner = getattr(p, "scripts", None)
-    if runner is None:
-        return None, None
-    allowed = settings.script_allow_list()
-    if allowed is not None and args.ad_controlnet_model != "None":
-        allowed.add("controlnet")
-    kept = [copy.copy(s) for s in runner.alwayson_scripts if _keep_script(s, allowed)]
-    inner = copy.copy(runner)
-    inner.alwayson_scripts = kept
-    inner.callback_map = {}  # the hook order cache of the copies, not the user's runner's
-    script_args = p.script_args
-    copied = [_shallow(a) for a in script_args]
-    return inner, (tuple(copied) if isinstance(script_args, tuple) else copied)
-
-
-def _keep_script(script: Any, allowed: set[str] | None) -> bool:
-    path = Path(getattr(script, "filename", "") or "")
-    if path.parent.name == "processing_scripts":
-        return False
-    with contextlib.suppress(Exception):
-        if script.title() == "ADetailer":
-            return False
-    return allowed is None or path.stem in allowed
-
-
-def _shallow(value: Any) -> Any:
-    try:
-        return copy.copy(value)
-    except Exception:
-        return value
-
-
-# --- around the detail pass ------------------------------------------------------------------
-
-
-class _Overrides:
-    """Checkpoint, VAE and CLIP skip of the detail pass, switched only when they change.
-
-    A1111 would load a separate checkpoint or VAE for every detection and switch back after
-    each; here each is loaded once per image and the user's settings come back at the end.
-    """
-
-    KEYS = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
-
-    def __init__(self) -> None:
-        from modules import shared
-
-        opts = shared.opts
-        self.saved = {key: getattr(opts, key, None) for key in self.KEYS}
-        self.present = {key: key in opts.data for key in self.KEYS}
-        self.current = dict(self.saved)
-
-    def use(self, wanted: Mapping[str, Any]) -> None:
-        for key in self.KEYS:
-            target = wanted.get(key, self.saved[key])
-            if target != self.current[key]:
-                self._set(key, target)
-
-    def restore(self) -> None:
-        from modules import shared
-
-        self.use({})
-        for key in self.KEYS:
-            if not self.present[key]:
-                shared.opts.data.pop(key, None)
-
-    def _set(self, key: str, value: Any) -> None:
-        self.current[key] = value
-        if host.is_forge():
-            self._set_in_forge(key, value)
-            return
-        from modules import sd_models, sd_vae, shared
-
-        shared.opts.set(key, value, is_api=True, run_callbacks=False)
-        if key == "sd_model_checkpoint":
-            sd_models.reload_model_weights()
-        elif key == "sd_vae":
-            sd_vae.reload_vae_weights()
-
-    def _set_in_forge(self, key: str, value: Any) -> None:
-        """Forge switches checkpoints through `sysinfo.set_config` and loads the model at the next
-        `process_images` (the detail pass; the generation's next batch reloads the user's own).
-        Its VAE comes from its own "VAE / Text Encoder" setting, not from `sd_vae`."""
-        if key == "sd_vae":
-            if value is not None:
-                log.info(
-                    "Forge chooses the VAE in its own setting; the tab's separate VAE is not used."
-                )
-            return
-        from modules import sysinfo
-
-        sysinfo.set_config({key: value}, is_api=True, run_callbacks=False, save_config=False)
-
-
-@contextlib.contextmanager
-def _model_overrides() -> Iterator[_Overrides]:
-    overrides = _Overrides()
-    try:
-        yield overrides
-    finally:
-        overrides.restore()
-
-
-@contextlib.contextmanager
-def _quiet_total_progress() -> Iterator[None]:
-    """The console's total progress bar would count the detail passes as extra main steps."""
-    from modules import shared
-
-    data = shared.opts.data
-    had, before = "multiple_tqdm" in data, data.get("multiple_tqdm")
-    data["multiple_tqdm"] = False
-    try:
-        yield
-    finally:
-        if had:
-            data["multiple_tqdm"] = before
-        else:
-            data.pop("multiple_tqdm", None)
-
-
-@contextlib.contextmanager
-def _same_prompts(p: Any) -> Iterator[None]:
-    saved = (p.all_prompts, p.all_negative_prompts)
-    try:
-        yield
-    finally:
-        p.all_prompts, p.all_negative_prompts = saved
-
-
-def _other_scripts_postprocess(p: Any) -> None:
-    """Let other scripts (ControlNet) undo their hooks on the model before the detail passes."""
-    if p.scripts is None or getattr(p, "batch_index", 0) != 0:
-        return
-    from modules.processing import Processed
-
-    with _same_prompts(p):
-        p.scripts.postprocess(copy.copy(p), Processed(p, [], p.seed, ""))
-
-
-def _other_scripts_process(p: Any) -> None:
-    """And re-arm them for the next batch after the last image of this one."""
-    if p.scripts is None or getattr(p, "batch_index", 0) != p.batch_size - 1:
-        return
-    with _same_prompts(p):
-        copied = copy.copy(p)
-        p.scripts.before_process(copied)
-        p.scripts.process(copied)
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf8")
-    except OSError:
-        return None
-
-
-def _write_text(path: Path, content: str | None) -> None:
-    if content is None:
-        return
-    with contextlib.suppress(OSError):
-        path.write_text(content, encoding="utf8")
 
 
 def _save(p: Any, image: Image.Image, setting: str, suffix: str) -> None:
