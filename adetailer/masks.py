@@ -107,10 +107,8 @@ def dilate_erode_mask(mask: np.ndarray, value: int) -> np.ndarray:
     """Grow (value > 0) or shrink (value < 0) a mask with a |value| x |value| square."""
     if value == 0:
         return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (abs(value), abs(value)))
-    image = mask.astype(np.uint8)
-    changed = cv2.dilate(image, kernel) if value > 0 else cv2.erode(image, kernel)
-    return changed.astype(bool)
+    changed = _dilated_or_eroded(mask, value)
+    return np.zeros(mask.shape, dtype=bool) if changed is None else changed
 
 
 def dilate_erode(detections: Detections, value: int) -> Detections:
@@ -119,10 +117,45 @@ def dilate_erode(detections: Detections, value: int) -> Detections:
         return detections
     changed = []
     for d in detections:
-        mask = dilate_erode_mask(d.mask, value)
-        if mask.any():
+        mask = _dilated_or_eroded(d.mask, value)
+        if mask is not None:
             changed.append(d.replace(mask=mask))
     return detections.with_items(changed)
+
+
+def _dilated_or_eroded(mask: np.ndarray, value: int) -> np.ndarray | None:
+    """`dilate_erode_mask`, or None when nothing is left; the work is done near the mask only.
+
+    Dilating the whole frame, with a full-size type conversion before and after, was the
+    largest part of our mask steps, though a detection covers a few percent of the image. The
+    kernel reaches less than |value| from its centre, so only the mask's bounding box grown by
+    |value| can change: that window is dilated or eroded and written into an empty mask, and
+    the result is the full-frame one exactly. Dilating, everything past the window's edge
+    inside the image is unset, as cv2's default border takes it to be; eroding, every pixel
+    whose kernel reaches past that edge is unset itself and stays unset whatever the border.
+    Where the window meets the image's edge, cv2 applies the same border as to the full frame.
+    """
+    if mask.dtype != bool:
+        mask = mask.astype(np.uint8).astype(bool)  # what converting to uint8 kept set
+    box = mask_to_box(mask)
+    if box is None:
+        return None
+    size = abs(value)
+    height, width = mask.shape
+    x1, y1, x2, y2 = (int(v) for v in box)
+    rows = slice(max(0, y1 - size), min(height, y2 + size))
+    cols = slice(max(0, x1 - size), min(width, x2 + size))
+    # bool is one byte, 0 or 1; cv2 reads a numpy view as an image of its own (no copy).
+    window = mask[rows, cols].view(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    morphed = cv2.dilate(window, kernel) if value > 0 else cv2.erode(window, kernel)
+    if value < 0 and not morphed.any():
+        return None
+    if morphed.shape == mask.shape:  # a person, a merged mask: the window is the whole image
+        return morphed.view(bool)
+    changed = np.zeros(mask.shape, dtype=bool)
+    changed[rows, cols] = morphed.view(bool)
+    return changed
 
 
 def merge_invert(detections: Detections, mode: str) -> Detections:

@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -155,6 +156,18 @@ def test_unletterbox_cuts_padding_and_scales() -> None:
     expected = np.zeros((64, 128), dtype=bool)
     expected[:, :64] = True
     assert (masks[0] != expected).sum() <= 64  # at most one column differs at the edge
+
+
+def test_letterboxed_masks_are_each_cut_scaled_and_thresholded() -> None:
+    """Written one by one into one array: the same as scaling each and stacking them."""
+    letterboxed = np.random.default_rng(2).random((3, 64, 64)).astype(np.float32)
+    masks = image_masks(letterboxed, (128, 64))
+    assert masks.shape == (3, 64, 128)
+    assert masks.dtype == bool
+    for mask, one in zip(masks, letterboxed, strict=True):
+        content = np.ascontiguousarray(one[16:48, :])  # 16 rows of padding above and below
+        expected = cv2.resize(content, (128, 64), interpolation=cv2.INTER_LINEAR) > 0.5
+        assert np.array_equal(mask, expected)
 
 
 def test_masks_already_at_image_size_are_thresholded() -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from adetailer.args import TabArgs
-from adetailer.boxes import box_area, box_to_mask, mask_to_box
+from adetailer.boxes import box_area, box_to_mask, boxes_to_masks, mask_to_box
 from adetailer.detections import Detection, Detections
 from adetailer.masks import (
     SORT_AREA,
@@ -185,6 +186,127 @@ def test_erosion_that_removes_every_mask_leaves_nothing():
     box = (4.0, 4.0, 7.0, 7.0)
     dets = Detections(Image.new("RGB", size), (Detection(box, box_to_mask(box, size), 1, "a"),))
     assert len(dilate_erode(dets, -8)) == 0
+
+
+def full_frame_dilate_erode(mask: np.ndarray, value: int) -> np.ndarray:
+    """The straightforward operation: the whole frame through cv2 with its default border."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (abs(value), abs(value)))
+    image = mask.astype(np.uint8)
+    changed = cv2.dilate(image, kernel) if value > 0 else cv2.erode(image, kernel)
+    return changed.astype(bool)
+
+
+@st.composite
+def masks(draw, max_side: int = 40) -> np.ndarray:
+    """Rectangles, often touching or cut off by the image's edges, and scattered pixels."""
+    height = draw(st.integers(1, max_side))
+    width = draw(st.integers(1, max_side))
+    mask = np.zeros((height, width), dtype=bool)
+    for _ in range(draw(st.integers(0, 3))):
+        x1 = draw(st.integers(-4, width))
+        y1 = draw(st.integers(-4, height))
+        x2 = draw(st.integers(x1, width + 4))
+        y2 = draw(st.integers(y1, height + 4))
+        mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = True
+    pixels = st.tuples(st.integers(0, height - 1), st.integers(0, width - 1))
+    for y, x in draw(st.lists(pixels, max_size=6)):
+        mask[y, x] = True
+    return mask
+
+
+@settings(max_examples=600, deadline=None)
+@given(masks(), st.integers(-45, 45).filter(lambda value: value != 0))
+def test_dilate_erode_near_the_mask_is_the_full_frame_operation(mask, value):
+    """Only a window around the mask is dilated or eroded; the result is the full-frame one to
+    the pixel: masks at and over the border, erosion against the border (cv2 counts the outside
+    as set there), kernels larger than the image, even and odd sizes."""
+    expected = full_frame_dilate_erode(mask, value)
+    result = dilate_erode_mask(mask, value)
+    assert result.dtype == bool
+    assert result.shape == mask.shape
+    assert np.array_equal(result, expected)
+    height, width = mask.shape
+    dets = Detections(Image.new("RGB", (width, height)), (Detection((0, 0, 1, 1), mask, 1, "a"),))
+    kept = dilate_erode(dets, value)
+    assert len(kept) == (1 if expected.any() else 0)
+    if kept:
+        assert np.array_equal(kept[0].mask, expected)
+
+
+def test_dilate_erode_matches_the_full_frame_at_generation_sizes():
+    """Face- and person-sized masks at 512x768 and 1024x1536, where cv2 takes its vectorised
+    paths, including masks cut off by each edge."""
+    rng = np.random.default_rng(5)
+    for width, height in ((512, 768), (1024, 1536)):
+        for _ in range(12):
+            mask = np.zeros((height, width), dtype=bool)
+            x1, y1 = rng.integers(-60, width), rng.integers(-60, height)
+            x2, y2 = x1 + rng.integers(1, width // 2), y1 + rng.integers(1, height // 2)
+            mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = True
+            mask ^= rng.random((height, width)) < 0.001  # specks, some far from the region
+            for value in (4, -4, 9, -9, 32, -32):
+                assert np.array_equal(
+                    dilate_erode_mask(mask, value), full_frame_dilate_erode(mask, value)
+                )
+
+
+@settings(max_examples=300, deadline=None)
+@given(masks())
+def test_mask_to_box_is_the_extent_of_the_set_pixels(mask):
+    rows, cols = np.nonzero(mask)
+    expected = None
+    if rows.size:
+        expected = (
+            float(cols.min()),
+            float(rows.min()),
+            float(cols.max() + 1),
+            float(rows.max() + 1),
+        )
+    assert mask_to_box(mask) == expected
+
+
+def test_boxes_to_masks_is_box_to_mask_for_each():
+    boxes = [(0.0, 0.0, 3.5, 2.0), (2.2, 1.7, 9.0, 6.5), (5.0, 5.0, 5.0, 5.0), (-3, -1, 1.2, 0.4)]
+    filled = boxes_to_masks(boxes, (8, 6))
+    assert filled.shape == (4, 6, 8)
+    assert filled.dtype == bool
+    for mask, box in zip(filled, boxes, strict=True):
+        assert np.array_equal(mask, box_to_mask(box, (8, 6)))
+    assert boxes_to_masks([], (8, 6)).shape == (0, 6, 8)
+
+
+def test_erosion_keeps_what_touches_the_border():
+    """cv2 erodes as if the outside were set: a full mask stays full, as in the original."""
+    mask = np.ones((10, 12), dtype=bool)
+    assert dilate_erode_mask(mask, -5).all()
+    mask[:, 6:] = False
+    eroded = dilate_erode_mask(mask, -5)
+    assert np.array_equal(eroded, full_frame_dilate_erode(mask, -5))
+    assert eroded[:, 0].all()
+    assert not eroded[:, 4:].any()
+
+
+def test_dilate_erode_takes_views_and_other_dtypes():
+    base = np.zeros((30, 40), dtype=bool)
+    base[5:20, 8:30] = True
+    view = base[2:28, 3:37]  # not contiguous
+    before = base.copy()
+    for strided in (view, base[:, ::2], base[::-1], base.T):
+        for value in (3, -3):
+            expected = full_frame_dilate_erode(strided, value)
+            assert np.array_equal(dilate_erode_mask(strided, value), expected)
+    as_uint8 = view.astype(np.uint8) * 255
+    assert np.array_equal(dilate_erode_mask(as_uint8, 3), full_frame_dilate_erode(view, 3))
+    assert np.array_equal(base, before)  # the input is left alone
+
+
+def test_empty_mask_stays_empty():
+    empty = np.zeros((6, 7), dtype=bool)
+    for value in (-3, 3):
+        result = dilate_erode_mask(empty, value)
+        assert result.shape == (6, 7)
+        assert result.dtype == bool
+        assert not result.any()
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,6 +1,6 @@
 """The MediaPipe models that ship inside the mediapipe wheel (legacy `mediapipe.solutions`).
 
-Nothing is downloaded: mediapipe 0.10.13 - 0.10.29 bundle the face, face mesh, hand and
+Nothing is downloaded: mediapipe 0.10.11 - 0.10.21 bundle the face, face mesh, hand and
 selfie segmentation models. mediapipe is imported only when one of these models is loaded,
 so YOLO models keep working on machines without it.
 
@@ -14,6 +14,7 @@ Confidence, per model (each result's score as MediaPipe reports it, where it rep
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -30,7 +31,10 @@ from adetailer.detections import Detection, Detections
 from adetailer.detectors.base import DetectorError
 from adetailer.images import ensure_rgb
 
-MEDIAPIPE_INSTALL = 'pip install "mediapipe>=0.10.13,<0.10.30"'
+# In A1111 the extension's install.py picks the release that fits the web UI's protobuf.
+MEDIAPIPE_INSTALL = (
+    'pip install "mediapipe>=0.10.11,<0.10.30" (in the web UI: restart it, install.py does it)'
+)
 
 MAX_FACES = 20
 MAX_HANDS = 10
@@ -189,8 +193,7 @@ def _read_eyes(result: Any, size: Size, confidence: float) -> list[Detection]:
     items = []
     for landmarks in result.multi_face_landmarks or ():
         points = landmark_points(landmarks, size)
-        left = hull_mask(points[LEFT_EYE_LANDMARKS], size)
-        mask = left | hull_mask(points[RIGHT_EYE_LANDMARKS], size)
+        mask = hull_mask(points[LEFT_EYE_LANDMARKS], size, points[RIGHT_EYE_LANDMARKS])
         items.extend(_from_mask(mask, 1.0, "eyes"))
     return items
 
@@ -211,20 +214,47 @@ def _read_people(result: Any, size: Size, confidence: float) -> list[Detection]:
 
 
 def people_from_probability(probability: np.ndarray, confidence: float) -> list[Detection]:
-    """One detection per sizeable connected person region, scored by its mean probability."""
+    """One detection per sizeable connected person region, scored by its mean probability.
+
+    At 1024x1536 this took about as long as the model itself, mostly in
+    `connectedComponentsWithStats`, whose statistics cost about twice its labelling: the
+    regions are labelled without them and counted separately (`_region_areas`), and each
+    region's score is averaged inside its bounding box. The regions, masks and scores are
+    those of the statistics and whole-image means, to the bit.
+    """
     height, width = probability.shape
-    person = (probability >= PERSON_THRESHOLD).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
+    person = (probability >= PERSON_THRESHOLD).view(np.uint8)  # bool is one byte: 0 or 1
+    count, labels = cv2.connectedComponents(person, connectivity=8)
+    areas = _region_areas(labels, count)
     min_area = PERSON_MIN_AREA * width * height
     items = []
     for label in range(1, count):
-        if stats[label, cv2.CC_STAT_AREA] < min_area:
+        if areas[label] < min_area:
             continue
         mask = labels == label
-        score = float(probability[mask].mean())
+        box = mask_to_box(mask)
+        if box is None:  # counted, so never empty; kept for the type checker
+            continue
+        x1, y1, x2, y2 = (int(v) for v in box)
+        # The same pixels in the same order as probability[mask]: the same mean, bit for bit.
+        inside = probability[y1:y2, x1:x2][mask[y1:y2, x1:x2]]
+        score = float(inside.mean())
         if score >= confidence:
-            items.extend(_from_mask(mask, score, "person"))
+            items.append(Detection(box, mask, score, "person"))
     return items
+
+
+def _region_areas(labels: np.ndarray, count: int) -> np.ndarray:
+    """Pixels per label, 0 to count - 1.
+
+    `cv2.calcHist` counts 16-bit labels in integers (returned as float32, exact below 2**24)
+    several times faster than `np.bincount` counts 32-bit ones; bincount is the fallback for
+    more labels or pixels than that.
+    """
+    if count <= 1 << 16 and labels.size < 1 << 24:
+        histogram = cv2.calcHist([labels.astype(np.uint16)], [0], None, [count], [0, count])
+        return histogram.ravel().astype(np.int64)
+    return np.bincount(labels.ravel(), minlength=count)
 
 
 # --- geometry -----------------------------------------------------------------------------
@@ -233,16 +263,22 @@ def people_from_probability(probability: np.ndarray, confidence: float) -> list[
 def landmark_points(landmarks: Any, size: Size) -> np.ndarray:
     """Landmarks (normalised to the image) as an (N, 2) array of pixel coordinates."""
     width, height = size
-    return np.array([(point.x * width, point.y * height) for point in landmarks.landmark])
+    normalised = np.array(list(map(_XY, landmarks.landmark)), dtype=np.float64).reshape(-1, 2)
+    return normalised * (width, height)
 
 
-def hull_mask(points: np.ndarray, size: Size) -> np.ndarray:
-    """The filled convex hull of `points`, as a boolean mask of the image."""
+_XY = operator.attrgetter("x", "y")
+
+
+def hull_mask(points: np.ndarray, size: Size, *more: np.ndarray) -> np.ndarray:
+    """The filled convex hull of `points` (and of each of `more`, as separate hulls: both
+    eyes), as a boolean mask of the image: one canvas, filled in place, read as booleans."""
     width, height = size
     canvas = np.zeros((height, width), dtype=np.uint8)
-    hull = cv2.convexHull(np.round(points).astype(np.int32))
-    cv2.fillConvexPoly(canvas, hull, 1)
-    return canvas.astype(bool)
+    for each in (points, *more):
+        hull = cv2.convexHull(np.round(each).astype(np.int32))
+        cv2.fillConvexPoly(canvas, hull, 1)
+    return canvas.view(bool)  # filled with 0 and 1 only
 
 
 def _from_mask(mask: np.ndarray, confidence: float, label: str) -> list[Detection]:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from adetailer.boxes import box_to_mask, clip_box
+from adetailer.boxes import boxes_to_masks, clip_box
 from adetailer.detections import Detection, Detections
 from adetailer.detectors.base import DetectorError
 from adetailer.downloads import offline_requested
@@ -251,7 +251,7 @@ def read_result(result: Results, size: tuple[int, int]) -> list[Detection]:
     if result.masks is not None:
         masks = image_masks(result.masks.data.detach().cpu().numpy(), size)
     else:
-        masks = np.stack([box_to_mask(box, size) for box in clipped])
+        masks = boxes_to_masks(clipped, size)
     return [
         Detection(box, mask, float(score), class_name(result.names, class_id))
         for box, mask, score, class_id in zip(clipped, masks, scores, class_ids, strict=True)
@@ -270,14 +270,19 @@ def class_name(names: Mapping[int, str] | Sequence[str] | None, class_id: int) -
 def image_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Boolean (N, height, width) masks. Masks at another size are taken to be on the model's
     letterboxed input (image scaled to fit, centred, padded): the padding is cut off and the
-    rest scaled to the image, as ultralytics does for its own retina masks."""
+    rest scaled to the image, as ultralytics does for its own retina masks. Each is written
+    straight into one array made for all of them, not stacked (copied) afterwards."""
     width, height = size
     if masks.shape[1:] == (height, width):
         return masks > 0.5
-    return np.stack([_unletterbox(mask, size) for mask in masks]).reshape(-1, height, width)
+    result = np.empty((len(masks), height, width), dtype=bool)
+    for mask, out in zip(masks, result, strict=True):
+        np.greater(_unletterbox(mask, size), 0.5, out=out)
+    return result
 
 
 def _unletterbox(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One letterboxed mask's content, scaled to the image (probabilities, not yet thresholded)."""
     width, height = size
     input_height, input_width = mask.shape
     gain = min(input_height / height, input_width / width)
@@ -286,4 +291,4 @@ def _unletterbox(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     top, left = round(pad_y - 0.1), round(pad_x - 0.1)
     bottom, right = input_height - round(pad_y + 0.1), input_width - round(pad_x + 0.1)
     content = np.ascontiguousarray(mask[top:bottom, left:right], dtype=np.float32)
-    return cv2.resize(content, (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
+    return cv2.resize(content, (width, height), interpolation=cv2.INTER_LINEAR)
