@@ -4,7 +4,11 @@
   (ultralytics `model.predict`, MediaPipe `solution.process`). The floor our path sits on.
 - `reload_per_image`: the same detection and mask steps done the original ADetailer's way, with
   the model loaded again for every image: `YOLO(path)` per image; for MediaPipe a new solution
-  per call inside a `with` block. The cost our detector cache removes.
+  per call inside a `with` block. The cost our detector cache removes, end to end.
+- `acquire_reloaded` and `acquire_ours`: that cost by itself, without any inference: a ready
+  detector the original's way (the model loaded from its file and, for ultralytics, the
+  predictor its first call builds; for MediaPipe a solution made and closed) against ours
+  (the registry entry and a cache hit in `load_detector`).
 
 Both take the image as our path does (a PIL RGB image), so input conversion is counted on each
 side: ultralytics converts inside `predict`; MediaPipe needs an array, made here.
@@ -12,7 +16,9 @@ side: ultralytics converts inside `predict`; MediaPipe needs an array, made here
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +32,11 @@ from adetailer.masks import preprocess
 from adetailer.registry import ModelRegistry
 
 Run = Callable[[Image.Image], Any]
+Acquire = Callable[[], Any]
+
+# What ultralytics' `Model.predict` sets before the caller's arguments (ultralytics 8.3), and
+# the arguments our detector passes: together, the predictor the original's first call builds.
+PREDICT_DEFAULTS: dict[str, Any] = {"batch": 1, "mode": "predict", "rect": True}
 
 
 def bare_inference(args: TabArgs, registry: ModelRegistry) -> tuple[Run, Callable[[], None]]:
@@ -101,3 +112,90 @@ def reload_per_image(args: TabArgs, registry: ModelRegistry) -> Run:
         return preprocess(detector.detect(image, confidence=confidence), args)
 
     return detect_yolo
+
+
+def acquire_ours(args: TabArgs, registry: ModelRegistry) -> Acquire:
+    """What our path does for every image to get its detector: look the model up in the
+    registry and take the loaded detector from `load_detector`'s cache."""
+
+    def acquire() -> Any:
+        return load_detector(registry.prepare(args.ad_model))
+
+    return acquire
+
+
+def acquire_reloaded(args: TabArgs, registry: ModelRegistry, image: Image.Image) -> Acquire:
+    """A ready detector the original's way, as it paid for every image, without inference.
+
+    YOLO: `YOLO(path)`, then what ultralytics' `Model.predict` does on a model's first call
+    before it infers: build the predictor, `setup_model` (AutoBackend: device, fused layers)
+    and the warm-up pass (which ultralytics runs on GPUs only). Checked once on `image`: a
+    detection on the acquired model must use that predictor rather than build another, or the
+    timing would miss part of the setup. ultralytics' `select_device` and `get_save_dir` are
+    routed around as in our detector (process-wide side effects).
+    MediaPipe: a solution built and closed, as the original's `with` block did for every image.
+    What is built is released when the call returns, as it was after the original's image.
+    """
+    entry = registry.prepare(args.ad_model)
+    confidence = args.ad_confidence
+    if entry.kind == "mediapipe":
+        from adetailer.detectors.mediapipe import MODELS, import_mediapipe
+
+        model = MODELS[entry.name]
+        solutions = import_mediapipe().solutions
+
+        def acquire_mediapipe() -> None:
+            with model.build(solutions, confidence):
+                pass
+
+        return acquire_mediapipe
+
+    from ultralytics import YOLO
+    from ultralytics.engine import predictor as predictor_module
+    from ultralytics.utils.checks import check_imgsz
+
+    from adetailer.detectors.yolo import YoloDetector, resolve_device
+    from adetailer.safe_torch import patched_for_this_thread
+
+    path = str(entry.path)
+    device = resolve_device("")
+    predict_args = {
+        "conf": confidence,
+        "device": str(device),
+        "retina_masks": True,
+        "save": False,
+        "verbose": False,
+    }
+    unused_dir = Path(tempfile.gettempdir()) / "adetailer-bench-no-output"
+
+    def acquire_yolo() -> YOLO:
+        model = YOLO(path)
+        overrides = {**model.overrides, **PREDICT_DEFAULTS, **predict_args}
+        with (
+            patched_for_this_thread(predictor_module, "select_device", lambda *a, **k: device),
+            patched_for_this_thread(predictor_module, "get_save_dir", lambda *a, **k: unused_dir),
+        ):
+            model.predictor = model._smart_load("predictor")(
+                overrides=overrides, _callbacks=model.callbacks
+            )
+            model.predictor.setup_model(model=model.model, verbose=False)
+        predictor = model.predictor
+        size = check_imgsz(predictor.args.imgsz, stride=predictor.model.stride, min_dim=2)
+        predictor.model.warmup(imgsz=(1, predictor.model.ch, *size))  # a no-op on CPU
+        predictor.done_warmup = True
+        return model
+
+    acquired = acquire_yolo()
+    built = acquired.predictor
+    YoloDetector(entry.name, acquired, device, world=False).detect(image, confidence=confidence)
+    if acquired.predictor is not built:
+        msg = (
+            f"{entry.name}: ultralytics built another predictor on the first detection; the "
+            "acquisition timing would miss part of the original's setup"
+        )
+        raise RuntimeError(msg)
+
+    def acquire_and_release_yolo() -> None:
+        acquire_yolo()  # dropped here, as the original dropped its model after each image
+
+    return acquire_and_release_yolo

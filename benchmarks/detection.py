@@ -7,7 +7,12 @@ belongs to one way of working:
 1. our path alone: the cold image, then every image once warm     -> cold; peak memory of ours;
 2. our path with tiling: the first image cold, the others warm     -> tiling figures;
 3. our path, the bare inference and the reload-per-image baseline,
-   interleaved on every image for several rounds                   -> warm times and ratios.
+   interleaved on every image for several rounds                   -> warm times and ratios;
+4. getting a ready detector both ways (ours: a cache hit; the original's: load + setup, no
+   inference), interleaved with each other on every image          -> acquisition times.
+
+The acquisitions have a loop of their own: run between our path and the bare inference, the
+original's (a model built and freed) would always run just before ours and slow it.
 
 "Cold" is the first image after the detector cache was cleared (model load + first inference,
 libraries already imported and initialised); "first use" is the very first image in the process,
@@ -60,7 +65,7 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
     from adetailer.detectors.tiling import tile_boxes
     from adetailer.pipeline import detect_and_mask
     from adetailer.registry import ModelRegistry
-    from benchmarks.baseline import bare_inference, reload_per_image
+    from benchmarks.baseline import acquire_ours, acquire_reloaded, bare_inference, reload_per_image
     from benchmarks.images import SIZES, benchmark_images
     from benchmarks.measure import Rounds, heap_peak_mb, interleaved, paired, peak_rss_mb, timed
 
@@ -77,6 +82,7 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
         import ultralytics.engine.predictor  # noqa: F401 - imported by the first predict otherwise
 
     threads = torch.get_num_threads()
+    device = _device(kind)
     args = TabArgs(ad_model=options.model, ad_confidence=options.confidence)
     tiled_args = args.replace(ad_tiled_detection=True)
     rounds = Rounds(options.rounds[0], options.rounds[1], options.budget)
@@ -116,6 +122,8 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
     rss["ours_tiled"] = peak_rss_mb()
 
     reload = reload_per_image(args, registry)
+    acquire = acquire_ours(args, registry)
+    acquire_reload = acquire_reloaded(args, registry, images[options.sizes[0]][first_image])
     for size, row in sizes.items():  # 3. ours, bare inference and reload per image, interleaved
         first = images[size][first_image]
         ours(first)  # loaded (the cache) before the warm runs
@@ -134,6 +142,20 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
         row["added_s"] = paired(samples["ours"], samples["bare"], operator.sub)
         row["speedup_ratios"] = paired(samples["reload"], samples["ours"], operator.truediv)
         row["saved_s"] = paired(samples["reload"], samples["ours"], operator.sub)
+    acquisitions = {
+        "acquire_ours": lambda image: acquire(),
+        "acquire_reload": lambda image: acquire_reload(),
+    }
+    for size, row in sizes.items():  # 4. a ready detector: ours and the original's, interleaved
+        loads = load_count()
+        samples = interleaved(images[size], acquisitions, rounds)
+        if load_count() != loads:
+            msg = f"{options.model}: getting our detector loaded it again"
+            raise RuntimeError(msg)
+        row.update({f"{way}_s": samples[way] for way in acquisitions})
+        row["acquisition_ratios"] = paired(
+            samples["acquire_reload"], samples["acquire_ours"], operator.truediv
+        )
     rss["with_reload"] = peak_rss_mb()
 
     largest = max(options.sizes, key=lambda size: SIZES[size][0])
@@ -153,12 +175,29 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
         "kind": kind,
         "confidence": options.confidence,
         "torch_threads": threads,
+        "device": device,
         "first_use_s": first_use_s,
         "sizes": sizes,
         "rss_mb": rss,
         "heap": heap,
         "network_attempts": guard.since(0),
     }
+
+
+def _device(kind: str) -> str:
+    """Where the model's inference runs: the torch device our detector resolves for "" (the
+    web UI's default), with the GPU's name; MediaPipe's legacy solutions run their CPU graphs."""
+    if kind == "mediapipe":
+        return "CPU (the legacy solutions run their CPU graphs)"
+    import torch
+
+    from adetailer.detectors.yolo import resolve_device
+
+    device = resolve_device("")
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return f"{device} (torch sees {count} CUDA GPU{'' if count == 1 else 's'})"
 
 
 if __name__ == "__main__":

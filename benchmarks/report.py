@@ -16,8 +16,13 @@ from benchmarks.measure import flat, median
 from benchmarks.models import display_name
 
 OVERHEAD_MAX = 1.2  # our warm per-image path / bare inference
-SPEEDUP_MIN = 5.0  # reloading per image / our warm per-image path
+SPEEDUP_MIN = 5.0  # reloading per image / ours: end to end, and getting a ready detector alone
 STARTUP_MAX_S = 1.0  # import + model list, offline
+
+SPEEDUP_END_TO_END = f">= {SPEEDUP_MIN:g}x faster than reloading per image: per image, end to end"
+SPEEDUP_ACQUISITION = (
+    f">= {SPEEDUP_MIN:g}x faster than reloading per image: model acquisition per image"
+)
 
 RATIO = re.compile(r"^(\d+\.\d+)x$")
 
@@ -66,6 +71,10 @@ class Row:
     reload_s: float
     saved_s: float
     speedup: float
+    acquire_reload_s: float
+    acquire_ours_s: float
+    acquisition: float
+    acquisition_share: float
     cold_s: float
     pairs: int
     tiles: int
@@ -92,6 +101,11 @@ def rows(run: BenchmarkRun) -> list[Row]:
                     reload_s=median(flat(data["reload_s"])),
                     saved_s=median(data["saved_s"]),
                     speedup=median(data["speedup_ratios"]),
+                    acquire_reload_s=median(flat(data["acquire_reload_s"])),
+                    acquire_ours_s=median(flat(data["acquire_ours_s"])),
+                    acquisition=median(data["acquisition_ratios"]),
+                    acquisition_share=median(flat(data["acquire_reload_s"]))
+                    / median(flat(data["reload_s"])),
                     cold_s=data["cold_s"],
                     pairs=len(data["overhead_ratios"]),
                     tiles=data["tiles"],
@@ -118,16 +132,14 @@ def verdicts(run: BenchmarkRun) -> list[Verdict]:
                 row.overhead <= OVERHEAD_MAX,
             )
         )
-    for row in rows(run):
-        subject = f"{row.model} {row.size}"
-        found.append(
-            Verdict(
-                f">= {SPEEDUP_MIN:g}x faster than reloading per image",
-                subject,
-                _ratio(row.speedup),
-                row.speedup >= SPEEDUP_MIN,
-            )
-        )
+    for target, ratio in (
+        (SPEEDUP_END_TO_END, lambda row: row.speedup),
+        (SPEEDUP_ACQUISITION, lambda row: row.acquisition),
+    ):
+        for row in rows(run):
+            subject = f"{row.model} {row.size}"
+            value = ratio(row)
+            found.append(Verdict(target, subject, _ratio(value), value >= SPEEDUP_MIN))
     for label, runs in (("core", run.startup_core), ("web UI", run.startup_webui)):
         seconds = median([r["seconds"] for r in runs])
         found.append(
@@ -162,6 +174,7 @@ def render(run: BenchmarkRun) -> str:
         "| | |",
         "|---|---|",
         *(f"| {key} | {value} |" for key, value in run.machine.items()),
+        f"| Device (model workers) | {_devices(run)} |",
         f"| torch threads (model workers) | {_threads(run)} |",
         f"| Load average | {run.load_before} before, {run.load_after} after |",
         "",
@@ -176,6 +189,10 @@ def render(run: BenchmarkRun) -> str:
         "## Per-image cost: detection + mask preprocessing, no tiling",
         "",
         *_per_image(table),
+        "",
+        "## Model acquisition per image: reloading against our cache",
+        "",
+        *_acquisition(table),
         "",
         "## Tiling",
         "",
@@ -274,7 +291,7 @@ def _per_image(table: Sequence[Row]) -> list[str]:
     lines = [
         "| Model | Size | Found per image | Bare inference | Ours, warm | Added by ours "
         f"| Ours / bare | <= {OVERHEAD_MAX}x | Reload per image | Saved per image | Reload / ours "
-        f"| >= {SPEEDUP_MIN:g}x | Cold (first image) |",
+        f"| >= {SPEEDUP_MIN:g}x end to end | Cold (first image) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table:
@@ -291,6 +308,43 @@ def _per_image(table: Sequence[Row]) -> list[str]:
         "Added, Saved and the ratios are medians over the runs paired on one image (ours - bare, "
         "reload - ours, ours / bare, reload / ours), so they need not equal a quotient of the "
         "time columns.",
+    ]
+    return lines
+
+
+def _acquisition(table: Sequence[Row]) -> list[str]:
+    lines = [
+        "| Model | Size | Reload: load + setup, no inference | Ours: cache hit | Reload / ours "
+        f"| >= {SPEEDUP_MIN:g}x | Saved per image, end to end | Acquisition / reload end to end |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table:
+        lines.append(
+            f"| {row.model} | {row.size} | {_time(row.acquire_reload_s)} | "
+            f"{_time(row.acquire_ours_s)} | {_ratio(row.acquisition)} | "
+            f"{_pass(row.acquisition >= SPEEDUP_MIN)} | {_time(row.saved_s)} | "
+            f"{_percent(row.acquisition_share)} |"
+        )
+    lines += [
+        "",
+        "What reloading costs by itself: a ready detector the original's way, with no inference "
+        "(YOLO: `YOLO(path)`, then the predictor ultralytics builds on a model's first call: "
+        "`setup_model` and its warm-up, which it runs on GPUs only; MediaPipe: a solution built "
+        "and closed), against ours: `registry.prepare` and a cache hit in `load_detector`. The "
+        "two ran interleaved with each other on the same images, after the runs of the table "
+        "above (not among them: the original's, a model built and freed, would always have run "
+        "just before ours); the ratio is the median of pairs from one image and round, the last "
+        "column the median acquisition over the median reload per image above.",
+        "",
+        "Saved per image (reload - ours, end to end, from the table above) can exceed the "
+        "acquisition: a fresh model's first inference also costs more than a warm one's (set-up "
+        "done lazily inside MediaPipe's graph and torch), which a timing without inference "
+        "cannot separate from inference.",
+        "",
+        "The end-to-end ratio is (acquisition + inference + our steps) / (inference + our "
+        "steps): where inference takes most of the time, as on this CPU, it stays small however "
+        "much the cache saves. Faster inference (a GPU) makes the same acquisition a larger "
+        "share and the end-to-end ratio larger; no GPU run was measured here.",
     ]
     return lines
 
@@ -330,7 +384,7 @@ def _breakdown(table: Sequence[Row]) -> list[str]:
 def _memory(run: BenchmarkRun) -> list[str]:
     lines = [
         "| Model | First use in a new process | Peak RSS: libraries + images | + our path "
-        "| + tiling | + interleaved runs with reload per image | Python heap per image: ours | "
+        "| + tiling | + reload per image and acquisitions | Python heap per image: ours | "
         "Python heap per image: reload |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -350,8 +404,8 @@ def _memory(run: BenchmarkRun) -> list[str]:
             "",
             "- Peak RSS is the worker process's `ru_maxrss` (whole process, libraries included), "
             "read after each phase; each model runs in a fresh process, so a column is what "
-            "that phase added to the peak. The runs with reload per image come last, with our "
-            "model still loaded.",
+            "that phase added to the peak. The runs with reload per image and then the "
+            "acquisitions (models built and freed) come last, with our model still loaded.",
             f"- Python heap per image: `tracemalloc` peak during one warm image "
             f"({heap['image']}, {heap['size']}); numpy arrays are counted, torch tensors and "
             "MediaPipe's native buffers are not.",
@@ -407,9 +461,9 @@ def _method(run: BenchmarkRun) -> list[str]:
         "- Cold = first image after `clear_detector_cache()` (model load + first inference; "
         "libraries already imported). Warm = the later images; the cache is checked to have "
         "loaded nothing in between.",
-        f"- Timing: `time.perf_counter`; each model in a fresh process; ours, bare and reload "
-        f"run interleaved on the same image, in rotating order, for several rounds "
-        f"({min(pairs, default=0)}-{max(pairs, default=0)} runs of each per row); every figure "
+        "- Timing: `time.perf_counter`; each model in a fresh process; ours, bare and reload "
+        "run interleaved on the same image, in rotating order, for several rounds, and then the "
+        f"two acquisitions likewise ({min(pairs, default=0)}-{max(pairs, default=0)} runs of each per row); every figure "
         "is a median. Tiling: the first image cold, the others once each, warm.",
         f"- Network attempts in every benchmark process (start-up, detection, mask steps): "
         f"{_all_attempts(run)}.",
@@ -448,6 +502,25 @@ def _spread(values: Any) -> str:
     if not numbers:
         return "-"
     return str(numbers[0]) if numbers[0] == numbers[-1] else f"{numbers[0]}-{numbers[-1]}"
+
+
+def _percent(value: float) -> str:
+    return "-" if value != value else f"{value * 100:.0f} %"
+
+
+def _devices(run: BenchmarkRun) -> str:
+    """Where each family's inference ran, e.g. "YOLO: cpu (...); MediaPipe: CPU graphs"."""
+    by_family: dict[str, set[str]] = {}
+    for model in run.models:
+        family = "MediaPipe" if model["kind"] == "mediapipe" else "YOLO"
+        by_family.setdefault(family, set()).add(model.get("device", "not recorded"))
+    return (
+        "; ".join(
+            f"{family}: {', '.join(sorted(devices))}"
+            for family, devices in sorted(by_family.items())
+        )
+        or "-"
+    )
 
 
 def _threads(run: BenchmarkRun) -> str:
