@@ -344,6 +344,12 @@ def _name_errors(args: TabArgs, choices: Choices, label: str) -> list[str]:
             choices.controlnet_models,
             ("None", CONTROLNET_PASSTHROUGH),
         ),
+        (
+            "ad_controlnet_module",
+            args.ad_controlnet_model not in ("None", CONTROLNET_PASSTHROUGH),
+            choices.controlnet_modules,
+            ("None",),
+        ),
     ]
     errors = []
     for key, relevant, known, always in checks:

@@ -204,6 +204,21 @@ def test_names_are_checked_when_the_host_knows_them():
     assert parse_tab({"ad_use_checkpoint": True, "ad_checkpoint": "b"}, 0, choices).error
 
 
+def test_controlnet_names_are_checked_when_controlnet_is_installed():
+    choices = Choices(
+        controlnet_models=["cn_tile [abc]"], controlnet_modules=["None", "tile_resample"]
+    )
+    ok = {"ad_controlnet_model": "cn_tile [abc]", "ad_controlnet_module": "tile_resample"}
+    assert parse_tab(ok, 0, choices).error is None
+    assert "ad_controlnet_model" in parse_tab({"ad_controlnet_model": "x"}, 0, choices).error
+    bad_module = {**ok, "ad_controlnet_module": "nope"}
+    assert 'ad_controlnet_module="nope"' in parse_tab(bad_module, 0, choices).error
+    # a module only matters with a ControlNet model
+    assert parse_tab({"ad_controlnet_module": "nope"}, 0, choices).error is None
+    passthrough = {"ad_controlnet_model": "Passthrough", "ad_controlnet_module": "nope"}
+    assert parse_tab(passthrough, 0, choices).error is None
+
+
 def test_guidance_start_after_end_is_refused():
     result = parse_tab({"ad_controlnet_guidance_start": 0.9, "ad_controlnet_guidance_end": 0.1})
     assert "ad_controlnet_guidance_start" in result.error
