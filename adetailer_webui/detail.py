@@ -187,7 +187,9 @@ def postprocess_image(p: Any, pp: Any) -> None:
     run: Run | None = getattr(p, "_ad_run", None)
     if run is None or getattr(p, "_ad_inner", False) or getattr(p, "_ad_busy", False):
         return
-    original = pp.image
+    # with Skip img2img the main pass's image is a 128x128 placeholder: the init image is the
+    # generation's un-detailed image
+    original = _init_image(p) if run.skip_img2img else pp.image
     try:
         detailed = detail_image(p, pp, run)
     except Exception:
@@ -245,8 +247,6 @@ def is_inpaint(p: Any) -> bool:
 
 def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
     """Every tab, in order, on this image; None when nothing was redrawn."""
-    from modules import shared
-
     index = image_index(p)
     skip = run.skip_img2img
     source = _init_image(p) if skip else pp.image
@@ -268,11 +268,12 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
                     break
         if redrawn and not skip:
             _save(p, source, "ad_save_images_before", "-ad-before")
-        other_scripts_process(p)
     finally:
-        p._ad_busy = False
-        write_text(host.params_txt_path(), params_txt)
-        shared.state.textinfo = None
+        try:
+            other_scripts_process(p)  # re-armed for the next batch, whatever happened here
+        finally:
+            p._ad_busy = False
+            write_text(host.params_txt_path(), params_txt)
     if skip:
         return image  # the main pass produced nothing worth keeping
     return image if redrawn else None

@@ -491,3 +491,18 @@ def test_forge_switches_checkpoints_through_its_set_config(
     txt2img(webui, script_values={"ADetailer": [True, False, tab]})
     assert calls == [{"sd_model_checkpoint": checkpoint}, {"sd_model_checkpoint": user}]
     assert "separate VAE is not used" in capsys.readouterr().out
+
+
+def test_a_failure_with_skip_img2img_keeps_the_init_image(webui, faces_photo, monkeypatch):
+    from adetailer_webui import detail
+
+    init, _ = faces_photo
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(detail, "detect_and_mask", broken)
+    processed = webui.img2img(
+        init, width=768, height=512, script_values={"ADetailer": [True, True, FACE_TAB]}
+    )
+    assert not ad_changes(init, processed.images[0]).any()
