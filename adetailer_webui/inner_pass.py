@@ -54,11 +54,9 @@ def run_inner_pass(
 
 
 def _sampler(p: Any, args: TabArgs) -> str:
-    orig: Original | None = getattr(p, "_ad_orig", None)
     if args.ad_use_sampler and args.ad_sampler != SAME_SAMPLER:
         return args.ad_sampler
-    if args.ad_use_sampler:
-        return p.sampler_name if not orig else orig.sampler_name
+    orig: Original | None = getattr(p, "_ad_orig", None)
     return orig.sampler_name if orig else p.sampler_name
 
 
