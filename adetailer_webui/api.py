@@ -39,7 +39,11 @@ def decode_image(data: Any) -> Image.Image:
         with Image.open(io.BytesIO(raw)) as image:
             image.load()
             return image.copy()
-    except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
+    except UnidentifiedImageError:
+        raise RequestError(
+            '"image" is not a readable base64 image: not a known image format'
+        ) from None
+    except (binascii.Error, OSError, ValueError) as exc:
         raise RequestError(f'"image" is not a readable base64 image: {exc}') from None
 
 
@@ -64,6 +68,10 @@ def detect_request(body: Any) -> dict[str, Any]:
     result = parse_tab(options, 0, host.choices())
     if result.args is None:
         raise RequestError(str(result.error).replace("ADetailer 1st tab: ", ""))
+    if result.args.ad_model == "None":
+        raise RequestError(
+            'ad_model="None" detects nothing; expected a model name (GET /adetailer/v1/ad_model)'
+        )
     try:
         found = detect_and_mask(
             image, result.args, host.registry(), sort_by=sort_by, device=host.detection_device()

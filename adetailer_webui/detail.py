@@ -79,6 +79,8 @@ def _prepare(p: Any, args: Sequence[Any]) -> None:
     for line in [*parsed.errors, *parsed.warnings]:
         _add_warning(p, run, line)
     if not parsed.will_run:
+        if not run.written:  # nothing of ours in this infotext: no bookkeeping either
+            p.extra_generation_params.pop(DETECTIONS_KEY, None)
         return
     if is_inpaint(p) and not binary_mask(p.image_mask, p.image_mask.size).any():
         log.info("img2img inpainting with an empty mask: ADetailer is off for this generation.")

@@ -166,10 +166,12 @@ def test_detect_route(client, faces_photo):
     ("body", "expected"),
     [
         ({"image": "not base64!"}, '"image" is not a readable base64 image'),
+        ({"image": "aGVsbG8gd29ybGQ="}, "not a known image format"),
         ({}, '"image" must be a base64-encoded image'),
         ({"sort_by": "Size"}, "sort_by='Size' is not allowed"),
         ({"ad_confidence": 3}, "ad_confidence=3 is not allowed"),
         ({"ad_model": "../../etc/passwd"}, "ad_model"),
+        ({"ad_model": "None"}, 'ad_model="None" detects nothing'),
     ],
 )
 def test_detect_route_errors_are_one_line(client, faces_photo, body, expected):
@@ -180,3 +182,4 @@ def test_detect_route_errors_are_one_line(client, faces_photo, body, expected):
     detail = answer.json()["detail"]
     assert expected in detail
     assert "\n" not in detail
+    assert " at 0x" not in detail  # no Python object in a message

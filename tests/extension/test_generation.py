@@ -93,6 +93,7 @@ def test_nothing_happens_when_disabled_or_without_a_model(webui, generates_faces
         assert inner_calls(start) == []
         assert not ad_changes(plain, processed.images[0]).any()
         assert "ADetailer" not in processed.infotexts[0]
+        assert not any(k.startswith("ADetailer") for k in processed.extra_generation_params)
 
 
 def test_batch_of_two_with_two_tabs(webui, generates_faces):
