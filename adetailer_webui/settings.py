@@ -133,9 +133,10 @@ def register() -> None:
     )
     add(
         "ad_same_seed_for_each_tab",
-        option(False, "Use same seed for each tab in adetailer").info(
-            "on: every detection is redrawn with the image's seed; off: the k-th detection uses seed + k"
-        ),
+        option(
+            False,
+            'Use the same seed for every detection (the original\'s "same seed for each tab")',
+        ).info("on: every detection is redrawn with the image's seed; off: the k-th uses seed + k"),
     )
     add(
         "ad_dynamic_denoise_power",
