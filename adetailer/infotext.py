@@ -138,11 +138,8 @@ def relevant_values(args: TabArgs) -> dict[str, Any]:
         del values["ad_mask_k"]
         del values["ad_mask_filter_method"]
     if values["ad_controlnet_model"] == "None":
-        for arg in ("ad_controlnet_module", "ad_controlnet_weight"):
-            values.pop(arg)
-        values.pop("ad_controlnet_guidance_start")
-        values.pop("ad_controlnet_guidance_end")
-        del values["ad_controlnet_model"]
+        for arg in [a for a in values if a.startswith("ad_controlnet_")]:
+            del values[arg]
     for arg in _LEFT_OUT_AT_DEFAULT:
         if arg in values and values[arg] == getattr(DEFAULTS, arg):
             del values[arg]
@@ -235,8 +232,13 @@ def _percent(value: Any) -> Any:
 
 def tabs_from_infotext(params: Mapping[str, Any]) -> dict[int, TabArgs]:
     """Validated tabs from a parsed infotext; a tab whose values do not validate is left out."""
+    return validated_tabs(from_infotext_params(params))
+
+
+def validated_tabs(raw_tabs: Mapping[int, Mapping[str, Any]]) -> dict[int, TabArgs]:
+    """`from_infotext_params`'s raw values validated, tab by tab."""
     tabs = {}
-    for index, raw in from_infotext_params(params).items():
+    for index, raw in raw_tabs.items():
         result = parse_tab({**raw, "ad_tab_enable": True}, index)
         if result.args is not None:
             tabs[index] = result.args

@@ -27,7 +27,7 @@ from adetailer.args import (
     SAME_VAE,
     ordinal,
 )
-from adetailer.infotext import ARG_OF, tabs_from_infotext
+from adetailer.infotext import from_infotext_params, validated_tabs
 from adetailer_webui import host, settings
 from adetailer_webui.arguments import UI_START_KEY, ui_start
 
@@ -586,19 +586,13 @@ class _PastedTabs:
 
     def get(self, params: Mapping[str, Any]) -> dict[int, Any] | None:
         """The pasted tabs, or None when the infotext has no ADetailer values at all."""
-        key = tuple(sorted((k, str(v)) for k, v in params.items() if _is_ours(k)))
-        if not key:
+        raw = from_infotext_params(params)
+        if not raw:
             return None
+        key = tuple((i, tuple(sorted((k, str(v)) for k, v in t.items()))) for i, t in raw.items())
         if key != self._key:
-            self._key, self._tabs = key, tabs_from_infotext(params)
+            self._key, self._tabs = key, validated_tabs(raw)
         return self._tabs
-
-
-def _is_ours(key: Any) -> bool:
-    if not isinstance(key, str) or not key.startswith("ADetailer "):
-        return False
-    base = key.rsplit("-", 1)[0] if key.endswith(("-1", "-2")) else key
-    return any(base == k or base.startswith(k + " ") for k in ARG_OF)
 
 
 def infotext_fields(enable: Any, skip: Any, tabs: list[Tab]) -> list[tuple]:
