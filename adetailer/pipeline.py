@@ -7,7 +7,6 @@ the img2img pass that redraws one job (`Inpainter`).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -25,10 +24,6 @@ from adetailer.registry import ModelRegistry
 
 logger = logging.getLogger("adetailer")
 
-# A generation and an API request may detect at the same time; detector objects are not shared
-# across threads (MediaPipe's graphs are not thread-safe), so detection runs one at a time.
-_detect_lock = threading.Lock()
-
 
 def detect(
     image: Image.Image, args: TabArgs, registry: ModelRegistry, *, device: str = ""
@@ -38,10 +33,11 @@ def detect(
     detector = load_detector(entry, device=device)
     classes = args.class_names() if entry.kind == "yolo-world" else []
     image = ensure_rgb(image)
-    with _detect_lock:
-        if args.ad_tiled_detection:
-            return detect_tiled(detector, image, confidence=args.ad_confidence, classes=classes)
-        return detector.detect(image, confidence=args.ad_confidence, classes=classes)
+    # A generation and an API request may detect at once: each detector serialises its own
+    # model calls, so no lock is needed here.
+    if args.ad_tiled_detection:
+        return detect_tiled(detector, image, confidence=args.ad_confidence, classes=classes)
+    return detector.detect(image, confidence=args.ad_confidence, classes=classes)
 
 
 @dataclass(frozen=True)
