@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from adetailer.__version__ import __version__
 from adetailer.args import MASK_FILTER_METHODS, MASK_MERGE_INVERT, TabArgs, allowed_values
+from adetailer.masks import SORT_NONE, SORT_ORDERS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 DEFAULT_MODEL = "mediapipe_face_full"
@@ -72,13 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--offline", action="store_true", help="never download a model")
     detect.add_argument(
         "--sort-by",
-        default="None",
-        choices=[
-            "None",
-            "Position (left to right)",
-            "Position (center to edge)",
-            "Area (large to small)",
-        ],
+        default=SORT_NONE,
+        choices=SORT_ORDERS,
         help="order of the masks",
     )
     detect.add_argument("--confidence", type=float, default=0.3, help="minimum score (0..1)")

@@ -47,7 +47,7 @@ _reported: set[str] = set()  # import failures already printed
 def family(model: str) -> str | None:
     """The family a model name belongs to ("inpaint_depth_hand" models are depth models)."""
     name = model.lower().replace("inpaint_depth", "depth")
-    for candidate in ("inpaint", "lineart", "openpose", "tile", "scribble", "depth", "union"):
+    for candidate in FAMILIES:  # in this order: the first family named wins
         if candidate in name:
             return candidate
     return None
