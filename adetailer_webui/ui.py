@@ -470,27 +470,15 @@ def _classes_placeholder(model: str) -> str:
     )
 
 
+# the keys that hold integers; a slider gives them as floats (12.0)
+INTEGER_KEYS = frozenset(k for k in FIELD_NAMES if type(getattr(DEFAULTS, k)) is int)
+
+
 def _widget_value(key: str, value: Any) -> Any:
     """What a tab dict holds for a widget's value."""
     if key in EMPTY_CHOICE and value in (None, EMPTY_CHOICE[key]):
         return None
-    if (
-        key
-        in (
-            "ad_mask_k",
-            "ad_x_offset",
-            "ad_y_offset",
-            "ad_dilate_erode",
-            "ad_mask_blur",
-            "ad_inpaint_only_masked_padding",
-            "ad_inpaint_width",
-            "ad_inpaint_height",
-            "ad_steps",
-            "ad_clip_skip",
-        )
-        and isinstance(value, float)
-        and value.is_integer()
-    ):
+    if key in INTEGER_KEYS and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
