@@ -285,12 +285,11 @@ class TabResult:
 def _rename_aliases(raw: Mapping[str, Any], label: str) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     warnings: list[str] = []
-    unknown: list[str] = []
+    unknown: list[Any] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            unknown.append(repr(key))
-            continue
-        if key in TabArgs.__fields__:
+            unknown.append(key)
+        elif key in TabArgs.__fields__:
             values[key] = value
         elif key in ALIASES:
             target = ALIASES[key]
@@ -301,7 +300,7 @@ def _rename_aliases(raw: Mapping[str, Any], label: str) -> tuple[dict[str, Any],
         elif key not in IGNORED_KEYS:
             unknown.append(key)
     if unknown:
-        shown = ", ".join(_shown(k) if not k.startswith("'") else k for k in unknown[:10])
+        shown = ", ".join(_shown(k) for k in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         warnings.insert(0, f"{label}: unknown keys ignored: {shown}{more}")
     return values, warnings
