@@ -103,7 +103,10 @@ def test_settings_section(webui):
     ):
         info = shared.opts.data_labels[key]
         assert info.section == ("ADetailer", "ADetailer"), key
-    assert "same seed for every detection" in shared.opts.data_labels["ad_same_seed_for_each_tab"].label
+    assert (
+        "same seed for every detection"
+        in shared.opts.data_labels["ad_same_seed_for_each_tab"].label
+    )
     assert "seed + k" in shared.opts.data_labels["ad_same_seed_for_each_tab"].comment_after
 
 
