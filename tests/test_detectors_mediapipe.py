@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from scipy import ndimage
 
 from adetailer.boxes import box_iou, box_to_mask, mask_to_box
 from adetailer.detections import Detections
@@ -270,29 +271,63 @@ def test_person_regions_from_a_probability_map() -> None:
     assert people_from_probability(np.zeros((8, 8), np.float32), confidence=0.3) == []
 
 
-def people_with_statistics(probability: np.ndarray, confidence: float) -> list[Any]:
-    """The straightforward way: OpenCV's statistics, whole-image masks and means."""
+def test_a_person_keeps_what_lies_inside_her_outline_and_loses_the_specks_outside() -> None:
+    probability = np.zeros((120, 100), dtype=np.float32)
+    probability[10:110, 10:90] = 0.9
+    probability[40:80, 30:70] = 0.0  # a hole: the gap between an arm and the body
+    probability[55:60, 45:50] = 0.8  # a speck inside the hole
+    probability[0:3, 0:3] = 0.9  # specks outside
+    probability[115:117, 95:98] = 0.9
+    (person,) = people_from_probability(probability, confidence=0.3)
+    assert person.box == (10.0, 10.0, 90.0, 110.0)
+    assert np.array_equal(
+        person.mask, (probability >= PERSON_THRESHOLD) & box_to_mask(person.box, (100, 120))
+    )
+    assert not person.mask[40:55, 30:70].any()  # the hole stays a hole
+
+
+def people_by_components(probability: np.ndarray) -> list[tuple[Any, np.ndarray, float]]:
+    """The documented regions the straightforward way: 8-connected components (scipy), each
+    with its holes filled; a component inside another's hole belongs to that one; the area
+    counts every pixel inside the outline; scores are exact means. Confidence is not applied."""
     height, width = probability.shape
-    person = (probability >= PERSON_THRESHOLD).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
-    items = []
-    for label in range(1, count):
-        if stats[label, cv2.CC_STAT_AREA] < PERSON_MIN_AREA * width * height:
+    person = probability >= PERSON_THRESHOLD
+    labels, _ = ndimage.label(person, structure=np.ones((3, 3), dtype=bool))
+    # Background reaches around 8-connected regions through its 4-neighbours: a component is
+    # outside every other when one of its pixels has such a neighbour in the background that
+    # reaches the image's edge (the frame added here).
+    background = np.pad(~person, 1, constant_values=True)
+    reached, _ = ndimage.label(background)
+    outside = ndimage.binary_dilation(reached == reached[0, 0])[1:-1, 1:-1]
+    outer = set(np.unique(labels[outside & person]).tolist())
+    regions = []
+    for label, window in enumerate(ndimage.find_objects(labels), start=1):
+        rows, cols = window
+        if label not in outer or (rows.stop - rows.start) * (cols.stop - cols.start) < (
+            PERSON_MIN_AREA * width * height
+        ):
             continue
-        mask = labels == label
-        score = float(probability[mask].mean())
-        if score >= confidence:
-            items.append((mask_to_box(mask), mask, score))
-    return items
+        filled = ndimage.binary_fill_holes(labels[window] == label)
+        if filled.sum() < PERSON_MIN_AREA * width * height:
+            continue
+        mask = np.zeros_like(person)
+        mask[window] = person[window] & filled
+        regions.append((mask_to_box(mask), mask, float(probability[mask].mean())))
+    return regions
 
 
-def assert_same_people(probability: np.ndarray, confidence: float) -> None:
-    found = people_from_probability(probability, confidence)
-    expected = people_with_statistics(probability, confidence)
+def assert_same_people(probability: np.ndarray) -> None:
+    found = people_from_probability(probability.copy(), confidence=0.0)
+    expected = people_by_components(probability)
     assert [item.box for item in found] == [box for box, _, _ in expected]
-    assert [item.confidence for item in found] == [score for _, _, score in expected]  # exact
-    for item, (_, mask, _) in zip(found, expected, strict=True):
+    for item, (_, mask, score) in zip(found, expected, strict=True):
         assert np.array_equal(item.mask, mask)
+        assert item.confidence == pytest.approx(score, abs=0.02)
+    for item in found:  # a region is kept at its own score and dropped above it
+        kept = people_from_probability(probability.copy(), confidence=item.confidence)
+        assert item.box in [other.box for other in kept]
+        above = people_from_probability(probability.copy(), np.nextafter(item.confidence, 2))
+        assert item.box not in [other.box for other in above]
 
 
 @settings(max_examples=150, deadline=None)
@@ -301,32 +336,33 @@ def assert_same_people(probability: np.ndarray, confidence: float) -> None:
     st.integers(8, 160),
     st.integers(2, 12),
     st.integers(0, 2**32 - 1),
-    st.floats(0.0, 1.0),
 )
-def test_people_are_those_of_the_statistics(height, width, cells, seed, confidence) -> None:
-    """Regions labelled without OpenCV's statistics and averaged inside their boxes are the
-    regions, masks and scores (to the bit) of the statistics and whole-image means."""
+def test_people_are_the_outer_regions_of_the_thresholded_map(height, width, cells, seed) -> None:
+    """Outlines and Pick's theorem give the regions, masks, areas and order of labelling the
+    components and filling their holes; scores are means read on a grid."""
     rng = np.random.default_rng(seed)
     coarse = rng.random((cells, cells)).astype(np.float32)  # smooth, as the model's output
     probability = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
     probability[rng.random((height, width)) < 0.02] = 1.0  # specks: many small regions
-    assert_same_people(probability, confidence)
+    probability[rng.random((height, width)) < 0.02] = 0.0  # and small holes
+    assert_same_people(probability)
 
 
 def test_people_at_generation_size_and_with_very_many_regions() -> None:
-    """A 1024x1536 map (OpenCV labels it in parallel), and a map of over 65536 regions (counted
-    by the fallback)."""
+    """A 1024x1536 map, where the score is read on a grid; a map of over 65536 regions; a region
+    of exactly the smallest area and one a pixel under it."""
     rng = np.random.default_rng(3)
     coarse = rng.random((16, 12)).astype(np.float32)
-    assert_same_people(cv2.resize(coarse, (1024, 1536), interpolation=cv2.INTER_LINEAR), 0.3)
+    assert_same_people(cv2.resize(coarse, (1024, 1536), interpolation=cv2.INTER_LINEAR))
     specks = np.zeros((600, 600), dtype=np.float32)
     specks[::2, ::2] = 0.9
     specks[100:400, 50:300] = 0.8
-    assert_same_people(specks, 0.3)
+    assert_same_people(specks)
     at_the_limit = np.zeros((100, 100), dtype=np.float32)  # the smallest region is 1 %: 100 px
     at_the_limit[10:20, 10:20] = 0.9  # 100 px: kept
     at_the_limit[50:59, 50:61] = 0.9  # 99 px: dropped
-    assert_same_people(at_the_limit, 0.3)
+    at_the_limit[70, 70] = 0.9  # a lone pixel: 1 px
+    assert_same_people(at_the_limit)
     assert len(people_from_probability(at_the_limit, 0.3)) == 1
 
 

@@ -9,11 +9,12 @@ Confidence, per model (each result's score as MediaPipe reports it, where it rep
 - hands: the handedness score (the legacy Hands API reports no separate presence score);
 - face mesh and eyes: 1.0, since FaceMesh gives no score; every mesh it returns has already
   passed `min_detection_confidence` = the requested confidence;
-- person: the mean segmentation probability inside the region.
+- person: the mean segmentation probability inside the region (read on a grid of its pixels).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import threading
 from collections import OrderedDict
@@ -39,7 +40,7 @@ MEDIAPIPE_INSTALL = (
 MAX_FACES = 20
 MAX_HANDS = 10
 # Selfie segmentation: a pixel is "person" at this probability; a region counts as a person
-# when it covers at least this share of the image (smaller blobs are segmentation noise).
+# when its outline holds at least this share of the image (smaller blobs are segmentation noise).
 PERSON_THRESHOLD = 0.5
 PERSON_MIN_AREA = 0.01
 # Solutions are built per confidence (MediaPipe takes it at construction); keep a few.
@@ -214,47 +215,77 @@ def _read_people(result: Any, size: Size, confidence: float) -> list[Detection]:
 
 
 def people_from_probability(probability: np.ndarray, confidence: float) -> list[Detection]:
-    """One detection per sizeable connected person region, scored by its mean probability.
+    """One detection per sizeable person region, scored by its mean probability.
 
-    At 1024x1536 this took about as long as the model itself, mostly in
-    `connectedComponentsWithStats`, whose statistics cost about twice its labelling: the
-    regions are labelled without them and counted separately (`_region_areas`), and each
-    region's score is averaged inside its bounding box. The regions, masks and scores are
-    those of the statistics and whole-image means, to the bit.
+    A region is an outer outline of the thresholded map with everything set inside it (a speck
+    in the gap between an arm and the body belongs to that person). Outlines are found in one
+    pass with `findContours`: labelling every pixel (`connectedComponents`), with a full-size
+    mask and mean per label, took 1.6-2.3 ms at 1024x1536 next to the model's 2.5-3.5 ms,
+    far over the 1.2x of inference our per-image path may take. With one person, the usual case, her
+    mask is the thresholded map with the specks outside her outline cleared, so no other
+    full-size array is made.
     """
     height, width = probability.shape
-    person = (probability >= PERSON_THRESHOLD).view(np.uint8)  # bool is one byte: 0 or 1
-    count, labels = cv2.connectedComponents(person, connectivity=8)
-    areas = _region_areas(labels, count)
+    person = probability >= PERSON_THRESHOLD
+    pixels = person.view(np.uint8)  # bool is one byte: 0 or 1; cv2 writes into `person`
+    outlines, _ = cv2.findContours(pixels, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     min_area = PERSON_MIN_AREA * width * height
+    kept, specks = [], []
+    for outline in outlines:
+        (kept if outline_area(outline) >= min_area else specks).append(outline)
+    # The order of the first pixel of each region in reading order, as labelling gives it.
+    kept.sort(key=lambda outline: (int(outline[0, 0, 1]), int(outline[0, 0, 0])))
+    if len(kept) == 1:
+        if specks:
+            cv2.drawContours(pixels, specks, -1, 0, cv2.FILLED)
+        masks = [person]
+    else:
+        masks = [region_mask(outline, pixels) for outline in kept]
     items = []
-    for label in range(1, count):
-        if areas[label] < min_area:
-            continue
-        mask = labels == label
-        box = mask_to_box(mask)
-        if box is None:  # counted, so never empty; kept for the type checker
-            continue
-        x1, y1, x2, y2 = (int(v) for v in box)
-        # The same pixels in the same order as probability[mask]: the same mean, bit for bit.
-        inside = probability[y1:y2, x1:x2][mask[y1:y2, x1:x2]]
-        score = float(inside.mean())
+    for outline, mask in zip(kept, masks, strict=True):
+        x, y, w, h = cv2.boundingRect(outline)
+        box = (float(x), float(y), float(x + w), float(y + h))
+        score = mean_inside(probability, mask, box)
         if score >= confidence:
             items.append(Detection(box, mask, score, "person"))
     return items
 
 
-def _region_areas(labels: np.ndarray, count: int) -> np.ndarray:
-    """Pixels per label, 0 to count - 1.
+def outline_area(outline: np.ndarray) -> float:
+    """Pixels inside and on a closed outline of pixel centres (every step of it, as
+    `CHAIN_APPROX_NONE` gives): Pick's theorem, polygon area + steps / 2 + 1. A lone pixel's
+    outline is one point and no step."""
+    steps = len(outline) if len(outline) > 1 else 0
+    return cv2.contourArea(outline) + steps / 2 + 1
 
-    `cv2.calcHist` counts 16-bit labels in integers (returned as float32, exact below 2**24)
-    several times faster than `np.bincount` counts 32-bit ones; bincount is the fallback for
-    more labels or pixels than that.
-    """
-    if count <= 1 << 16 and labels.size < 1 << 24:
-        histogram = cv2.calcHist([labels.astype(np.uint16)], [0], None, [count], [0, count])
-        return histogram.ravel().astype(np.int64)
-    return np.bincount(labels.ravel(), minlength=count)
+
+def region_mask(outline: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """The set pixels of `pixels` (0 or 1) on and inside `outline`, as a full-size boolean mask;
+    only the outline's bounding box is filled and intersected."""
+    x, y, w, h = cv2.boundingRect(outline)
+    mask = np.zeros(pixels.shape, dtype=np.uint8)
+    window = mask[y : y + h, x : x + w]  # a view: cv2 draws into `mask`
+    cv2.drawContours(window, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))
+    np.bitwise_and(window, pixels[y : y + h, x : x + w], out=window)
+    return mask.view(bool)
+
+
+# A region's score is averaged over about this many of its pixels or more, on a regular grid:
+# a person at 1024x1536 has a million; on the test photos the grid's mean is within 0.004 of
+# the mean of them all, and reading all of them took longer than the rest of the analysis.
+SCORE_SAMPLES = 1024
+
+
+def mean_inside(values: np.ndarray, mask: np.ndarray, box: tuple[float, ...]) -> float:
+    """The mean of `values` where `mask` is set inside `box` (which holds the whole mask),
+    read on a grid fine enough for `SCORE_SAMPLES`; every pixel when the grid misses the mask."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    step = max(1, math.isqrt((x2 - x1) * (y2 - y1) // SCORE_SAMPLES))
+    rows, cols = slice(y1, y2, step), slice(x1, x2, step)
+    inside = values[rows, cols][mask[rows, cols]]
+    if inside.size == 0:
+        inside = values[y1:y2, x1:x2][mask[y1:y2, x1:x2]]
+    return float(inside.mean())
 
 
 # --- geometry -----------------------------------------------------------------------------
