@@ -145,17 +145,18 @@ def _dilated_or_eroded(mask: np.ndarray, value: int) -> np.ndarray | None:
     x1, y1, x2, y2 = (int(v) for v in box)
     rows = slice(max(0, y1 - size), min(height, y2 + size))
     cols = slice(max(0, x1 - size), min(width, x2 + size))
-    # bool is one byte, 0 or 1; cv2 reads a numpy view as an image of its own (no copy).
+    # bool is one byte, 0 or 1; cv2 reads and writes numpy views in place (no copies).
     window = mask[rows, cols].view(np.uint8)
+    changed = np.zeros(mask.shape, dtype=np.uint8)
+    target = changed[rows, cols]
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
-    morphed = cv2.dilate(window, kernel) if value > 0 else cv2.erode(window, kernel)
-    if value < 0 and not morphed.any():
-        return None
-    if morphed.shape == mask.shape:  # a person, a merged mask: the window is the whole image
-        return morphed.view(bool)
-    changed = np.zeros(mask.shape, dtype=bool)
-    changed[rows, cols] = morphed.view(bool)
-    return changed
+    if value > 0:
+        cv2.dilate(window, kernel, dst=target)
+    else:
+        cv2.erode(window, kernel, dst=target)
+        if not target.any():
+            return None
+    return changed.view(bool)
 
 
 def merge_invert(detections: Detections, mode: str) -> Detections:
