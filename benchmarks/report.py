@@ -455,14 +455,16 @@ def _method(run: BenchmarkRun) -> list[str]:
         "- Ours = `adetailer.pipeline.detect_and_mask` (registry lookup, cached detector, "
         "detection, mask preprocessing). Bare = ultralytics `model.predict` on the model our "
         "detector holds (same confidence, device and `retina_masks=True`), or MediaPipe "
-        "`solution.process(np.asarray(image))` on a solution built once. Reload per image = "
+        "`solution.process(np.asarray(image))` on a solution built once; its output is "
+        "released inside the timing, as ours releases it. Reload per image = "
         "the original's way: `YOLO(path)` per image, or a new MediaPipe solution per call in "
         "a `with` block, then the same result reading and mask steps as ours.",
         "- Cold = first image after `clear_detector_cache()` (model load + first inference; "
         "libraries already imported). Warm = the later images; the cache is checked to have "
         "loaded nothing in between.",
         "- Timing: `time.perf_counter`; each model in a fresh process; ours, bare and reload "
-        "run interleaved on the same image, in rotating order, for several rounds, and then the "
+        "run interleaved on the same image, going through every order of the three in turn "
+        "(each runs after each other equally often), for several rounds, and then the "
         f"two acquisitions likewise ({min(pairs, default=0)}-{max(pairs, default=0)} runs of each per row); every figure "
         "is a median. Tiling: the first image cold, the others once each, warm.",
         f"- Network attempts in every benchmark process (start-up, detection, mask steps): "
