@@ -9,12 +9,11 @@ Confidence, per model (each result's score as MediaPipe reports it, where it rep
 - hands: the handedness score (the legacy Hands API reports no separate presence score);
 - face mesh and eyes: 1.0, since FaceMesh gives no score; every mesh it returns has already
   passed `min_detection_confidence` = the requested confidence;
-- person: the mean segmentation probability inside the region (read on a grid of its pixels).
+- person: the mean segmentation probability inside the region (read in some of its rows).
 """
 
 from __future__ import annotations
 
-import math
 import operator
 import threading
 from collections import OrderedDict
@@ -270,22 +269,22 @@ def region_mask(outline: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return mask.view(bool)
 
 
-# A region's score is averaged over about this many of its pixels or more, on a regular grid:
-# a person at 1024x1536 has a million; on the test photos the grid's mean is within 0.004 of
-# the mean of them all, and reading all of them took longer than the rest of the analysis.
-SCORE_SAMPLES = 1024
+# A region's score is the mean over this many of its box's rows, evenly spaced (every row of
+# a shorter box). Rows are read whole, where memory is fast; a grid of single pixels over a
+# 1024x1536 map cost as much as finding the outlines. On the test photos the mean of these
+# rows is within 0.005 of the mean of all pixels.
+SCORE_ROWS = 32
 
 
 def mean_inside(values: np.ndarray, mask: np.ndarray, box: tuple[float, ...]) -> float:
-    """The mean of `values` where `mask` is set inside `box` (which holds the whole mask),
-    read on a grid fine enough for `SCORE_SAMPLES`; every pixel when the grid misses the mask."""
+    """The mean of `values` where `mask` is set, read in `SCORE_ROWS` rows of `box` (which
+    holds the whole mask); in every row of it when those rows miss the mask."""
     x1, y1, x2, y2 = (int(v) for v in box)
-    step = max(1, math.isqrt((x2 - x1) * (y2 - y1) // SCORE_SAMPLES))
-    rows, cols = slice(y1, y2, step), slice(x1, x2, step)
-    inside = values[rows, cols][mask[rows, cols]]
-    if inside.size == 0:
-        inside = values[y1:y2, x1:x2][mask[y1:y2, x1:x2]]
-    return float(inside.mean())
+    rows = slice(y1, y2, max(1, (y2 - y1) // SCORE_ROWS))
+    if not mask[rows, x1:x2].any():
+        rows = slice(y1, y2)
+    inside = mask[rows, x1:x2].view(np.uint8)
+    return float(cv2.mean(values[rows, x1:x2], mask=inside)[0])
 
 
 # --- geometry -----------------------------------------------------------------------------
