@@ -142,6 +142,8 @@ def measure_model(options: argparse.Namespace, guard: NetworkGuard) -> dict[str,
         row["added_s"] = paired(samples["ours"], samples["bare"], operator.sub)
         row["speedup_ratios"] = paired(samples["reload"], samples["ours"], operator.truediv)
         row["saved_s"] = paired(samples["reload"], samples["ours"], operator.sub)
+        # What a cache with nothing of ours around the model would give: the end-to-end ceiling.
+        row["ceiling_ratios"] = paired(samples["reload"], samples["bare"], operator.truediv)
     acquisitions = {
         "acquire_ours": lambda image: acquire(),
         "acquire_reload": lambda image: acquire_reload(),

@@ -71,6 +71,7 @@ class Row:
     reload_s: float
     saved_s: float
     speedup: float
+    ceiling: float
     acquire_reload_s: float
     acquire_ours_s: float
     acquisition: float
@@ -101,6 +102,7 @@ def rows(run: BenchmarkRun) -> list[Row]:
                     reload_s=median(flat(data["reload_s"])),
                     saved_s=median(data["saved_s"]),
                     speedup=median(data["speedup_ratios"]),
+                    ceiling=median(data["ceiling_ratios"]),
                     acquire_reload_s=median(flat(data["acquire_reload_s"])),
                     acquire_ours_s=median(flat(data["acquire_ours_s"])),
                     acquisition=median(data["acquisition_ratios"]),
@@ -132,14 +134,25 @@ def verdicts(run: BenchmarkRun) -> list[Verdict]:
                 row.overhead <= OVERHEAD_MAX,
             )
         )
-    for target, ratio in (
-        (SPEEDUP_END_TO_END, lambda row: row.speedup),
-        (SPEEDUP_ACQUISITION, lambda row: row.acquisition),
-    ):
-        for row in rows(run):
-            subject = f"{row.model} {row.size}"
-            value = ratio(row)
-            found.append(Verdict(target, subject, _ratio(value), value >= SPEEDUP_MIN))
+    for row in rows(run):
+        found.append(
+            Verdict(
+                SPEEDUP_END_TO_END,
+                f"{row.model} {row.size}",
+                f"{_ratio(row.speedup)} (ceiling {_ratio(row.ceiling)})",
+                row.speedup >= SPEEDUP_MIN,
+            )
+        )
+    for row in rows(run):
+        subject = f"{row.model} {row.size}"
+        found.append(
+            Verdict(
+                SPEEDUP_ACQUISITION,
+                subject,
+                _ratio(row.acquisition),
+                row.acquisition >= SPEEDUP_MIN,
+            )
+        )
     for label, runs in (("core", run.startup_core), ("web UI", run.startup_webui)):
         seconds = median([r["seconds"] for r in runs])
         found.append(
@@ -291,8 +304,8 @@ def _per_image(table: Sequence[Row]) -> list[str]:
     lines = [
         "| Model | Size | Found per image | Bare inference | Ours, warm | Added by ours "
         f"| Ours / bare | <= {OVERHEAD_MAX}x | Reload per image | Saved per image | Reload / ours "
-        f"| >= {SPEEDUP_MIN:g}x end to end | Cold (first image) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| >= {SPEEDUP_MIN:g}x end to end | Ceiling: reload / bare | Cold (first image) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in table:
         lines.append(
@@ -300,14 +313,19 @@ def _per_image(table: Sequence[Row]) -> list[str]:
             f"{_time(row.ours_s)} | {_time(row.added_s)} | {_ratio(row.overhead)} | "
             f"{_pass(row.overhead <= OVERHEAD_MAX)} | {_time(row.reload_s)} | "
             f"{_time(row.saved_s)} | {_ratio(row.speedup)} | {_pass(row.speedup >= SPEEDUP_MIN)} "
-            f"| {_time(row.cold_s)} |"
+            f"| {_ratio(row.ceiling)} | {_time(row.cold_s)} |"
         )
     lines += [
         "",
         "Bare, ours and reload ran interleaved on each image. Times are medians over all runs; "
         "Added, Saved and the ratios are medians over the runs paired on one image (ours - bare, "
-        "reload - ours, ours / bare, reload / ours), so they need not equal a quotient of the "
-        "time columns.",
+        "reload - ours, ours / bare, reload / ours, reload / bare), so they need not equal a "
+        "quotient of the time columns.",
+        "",
+        "Ceiling: reload / bare, the end-to-end ratio a cache would reach if nothing of ours ran "
+        "around the model (no result reading, no mask steps). Where it is under 5x, no cache "
+        "can reach the end-to-end target on this machine: the inference both ways share is "
+        "most of the time.",
     ]
     return lines
 

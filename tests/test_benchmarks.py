@@ -76,6 +76,7 @@ def test_quick_run_writes_every_row_with_readable_ratios(tmp_path: Path) -> None
     for row in per_image:
         assert parse_ratio(row["Ours / bare"]) > 0
         assert parse_ratio(row["Reload / ours"]) > 0
+        assert parse_ratio(row["Ceiling: reload / bare"]) > 0
         assert row["<= 1.2x"] in ("PASS", "FAIL")
         assert row[">= 5x end to end"] in ("PASS", "FAIL")
     acquisition = table(text, "## Model acquisition per image")
