@@ -219,9 +219,9 @@ def people_from_probability(probability: np.ndarray, confidence: float) -> list[
     A region is an outer outline of the thresholded map with everything set inside it (a speck
     in the gap between an arm and the body belongs to that person). Outlines are found in one
     pass with `findContours`: labelling every pixel (`connectedComponents`), with a full-size
-    mask and mean per label, took 1.6-2.3 ms at 1024x1536 next to the model's 2.5-3.5 ms,
-    far over the 1.2x of inference our per-image path may take. With one person, the usual case, her
-    mask is the thresholded map with the specks outside her outline cleared, so no other
+    mask and mean per label, took 1.6-2.3 ms at 1024x1536 next to the model's 2.5-3.5 ms, far
+    over the 1.2x of inference our per-image path may take. With one person, the usual case,
+    her mask is the thresholded map with the specks outside her outline cleared, so no other
     full-size array is made.
     """
     height, width = probability.shape
