@@ -8,7 +8,10 @@ that cannot be a complete checkpoint is removed so the next use fetches it again
 from __future__ import annotations
 
 import os
+import socket
 import time
+import urllib.parse
+import urllib.request
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +28,9 @@ _TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
 # A download that failed is not tried again for this long (seconds).
 RETRY_AFTER = 600
+# Offline, huggingface_hub retries a request for about 23 s (waits of 1, 2, 4, 8 and 8 s, seen
+# in a real A1111 1.10.1): one connection attempt first answers at once, or within this.
+CONNECT_TIMEOUT_S = 5.0
 _failures: dict[HubFile, tuple[float, str]] = {}
 
 
@@ -85,6 +91,9 @@ def fetch(
         # huggingface_hub retries for half a minute offline; every image would pay it again
         raise ModelUnavailableError(f"{failed[1]} (not retried for {RETRY_AFTER // 60} minutes)")
     try:
+        unreachable = hub_unreachable_reason()
+        if unreachable is not None:
+            raise ModelUnavailableError(_unavailable(file, models_dir, unreachable))
         path = _download(file, models_dir, cache_dir)
     except ModelUnavailableError as error:
         _failures[file] = (time.monotonic(), str(error))
@@ -95,6 +104,29 @@ def fetch(
         reason = "the downloaded file was incomplete and has been removed"
         raise ModelUnavailableError(_unavailable(file, models_dir, reason))
     return path
+
+
+def hub_unreachable_reason() -> str | None:
+    """Why the Hub cannot be reached right now, or None when a connection to it opens.
+
+    The Hub is huggingface_hub's endpoint (`HF_ENDPOINT` moves it to a mirror). Behind a proxy
+    only the download itself can tell, so nothing is tried here and None is returned.
+    """
+    from huggingface_hub import constants
+
+    endpoint = urllib.parse.urlsplit(constants.ENDPOINT)
+    scheme = endpoint.scheme or "https"
+    proxies = urllib.request.getproxies()
+    if endpoint.hostname is None or scheme in proxies or "all" in proxies:
+        return None
+    port = endpoint.port or (443 if scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            return None
+    except OSError as error:
+        return (
+            f"{endpoint.hostname} cannot be reached: {type(error).__name__}: {_first_line(error)}"
+        )
 
 
 def _download(file: HubFile, models_dir: Path, cache_dir: Path | None) -> Path:

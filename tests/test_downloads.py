@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
 import huggingface_hub
 import pytest
+from huggingface_hub import constants as hub_constants
 
 from adetailer.detectors.base import DetectorError
 from adetailer.downloads import (
@@ -45,9 +48,94 @@ class FakeHub:
 
 @pytest.fixture
 def fake_hub(monkeypatch: pytest.MonkeyPatch, hub_cache, zip_bytes: bytes) -> FakeHub:
+    """The Hub, reachable: its connection check passes without a connection."""
+    from adetailer import downloads
+
     fake = FakeHub(hub_cache, zip_bytes)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    monkeypatch.setattr(downloads, "hub_unreachable_reason", lambda: None)
     return fake
+
+
+class Connections:
+    """Stands in for `socket.create_connection`: records each attempt, fails with `error`."""
+
+    def __init__(self, error: OSError | None = None) -> None:
+        self.error = error
+        self.attempts: list[tuple[Any, ...]] = []
+
+    def __call__(self, address: tuple[str, int], timeout: float | None = None) -> Any:
+        self.attempts.append((address, timeout))
+        if self.error is not None:
+            raise self.error
+        return contextlib.nullcontext()
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> Connections:
+    import socket
+
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub_constants, "ENDPOINT", "https://huggingface.co")
+    fake = Connections()
+    monkeypatch.setattr(socket, "create_connection", fake)
+    return fake
+
+
+@pytest.mark.usefixtures("online_env")
+def test_an_unreachable_hub_is_reported_at_once_and_remembered(
+    connections: Connections, monkeypatch: pytest.MonkeyPatch, hub_cache, zip_bytes, tmp_path
+) -> None:
+    """Offline, huggingface_hub would retry for about 23 s before failing; one connection
+    attempt answers instead, and the download is not started."""
+    hub = FakeHub(hub_cache, zip_bytes)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub)
+    connections.error = socket.gaierror(-2, "Name or service not known")
+    with pytest.raises(ModelUnavailableError) as caught:
+        fetch(FACE, models_dir=tmp_path, cache_dir=hub_cache.root)
+    assert str(caught.value) == (
+        "model face_yolov8n.pt is not downloaded (huggingface.co cannot be reached: gaierror: "
+        f"[Errno -2] Name or service not known); download {URL} and put it in {tmp_path}"
+    )
+    assert connections.attempts == [(("huggingface.co", 443), 5.0)]
+    assert hub.downloads == []
+    with pytest.raises(ModelUnavailableError, match="not retried for 10 minutes"):
+        fetch(FACE, models_dir=tmp_path, cache_dir=hub_cache.root)
+    assert len(connections.attempts) == 1
+
+
+def test_a_reachable_hub_is_checked_at_its_endpoint(
+    connections: Connections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adetailer.downloads import hub_unreachable_reason
+
+    assert hub_unreachable_reason() is None
+    monkeypatch.setattr(hub_constants, "ENDPOINT", "http://hf-mirror.example:8080")
+    assert hub_unreachable_reason() is None
+    assert connections.attempts == [
+        (("huggingface.co", 443), 5.0),
+        (("hf-mirror.example", 8080), 5.0),
+    ]
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"])
+def test_behind_a_proxy_only_the_download_can_tell(
+    connections: Connections, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    from adetailer.downloads import hub_unreachable_reason
+
+    monkeypatch.setenv(variable, "http://proxy.example:3128")
+    connections.error = OSError("no direct route")
+    assert hub_unreachable_reason() is None
+    assert connections.attempts == []
 
 
 def test_url() -> None:

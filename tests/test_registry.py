@@ -262,6 +262,8 @@ def test_hub_model_is_downloaded_on_first_use_only(
 ) -> None:
     import huggingface_hub
 
+    from adetailer import downloads
+
     real = huggingface_hub.hf_hub_download
     calls: list[bool] = []
 
@@ -272,6 +274,7 @@ def test_hub_model_is_downloaded_on_first_use_only(
         return str(hub_cache.put(repo_id, filename, zip_bytes))
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(downloads, "hub_unreachable_reason", lambda: None)
     registry = ModelRegistry(models_dir, hub_cache_dir=hub_cache.root)
     registry.names()
     registry.get("face_yolov8n.pt")
