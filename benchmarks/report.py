@@ -7,7 +7,7 @@ figure, so a change that makes any of them worse shows in the next run's table.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,35 +124,29 @@ def rows(run: BenchmarkRun) -> list[Row]:
 def verdicts(run: BenchmarkRun) -> list[Verdict]:
     """Every target, per model and size where it applies."""
     found: list[Verdict] = []
-    for row in rows(run):
-        subject = f"{row.model} {row.size}"
-        found.append(
-            Verdict(
-                f"warm per-image path <= {OVERHEAD_MAX}x bare inference",
-                subject,
-                _ratio(row.overhead),
-                row.overhead <= OVERHEAD_MAX,
-            )
-        )
-    for row in rows(run):
-        found.append(
-            Verdict(
-                SPEEDUP_END_TO_END,
-                f"{row.model} {row.size}",
+    table = rows(run)
+    # Per target: what each row measured, and whether it passed.
+    per_row: tuple[tuple[str, Callable[[Row], tuple[str, bool]]], ...] = (
+        (
+            f"warm per-image path <= {OVERHEAD_MAX}x bare inference",
+            lambda row: (_ratio(row.overhead), row.overhead <= OVERHEAD_MAX),
+        ),
+        (
+            SPEEDUP_END_TO_END,
+            lambda row: (
                 f"{_ratio(row.speedup)} (ceiling {_ratio(row.ceiling)})",
                 row.speedup >= SPEEDUP_MIN,
-            )
-        )
-    for row in rows(run):
-        subject = f"{row.model} {row.size}"
-        found.append(
-            Verdict(
-                SPEEDUP_ACQUISITION,
-                subject,
-                _ratio(row.acquisition),
-                row.acquisition >= SPEEDUP_MIN,
-            )
-        )
+            ),
+        ),
+        (
+            SPEEDUP_ACQUISITION,
+            lambda row: (_ratio(row.acquisition), row.acquisition >= SPEEDUP_MIN),
+        ),
+    )
+    for target, judge in per_row:
+        for row in table:
+            measured, passed = judge(row)
+            found.append(Verdict(target, f"{row.model} {row.size}", measured, passed))
     for label, runs in (("core", run.startup_core), ("web UI", run.startup_webui)):
         seconds = median([r["seconds"] for r in runs])
         found.append(
