@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from adetailer.detectors.base import DetectorError
+from adetailer.detectors.base import DetectorError, first_line
 
 HUB_URL = "https://huggingface.co"
 
@@ -124,9 +124,7 @@ def hub_unreachable_reason() -> str | None:
         with socket.create_connection((endpoint.hostname, port), timeout=CONNECT_TIMEOUT_S):
             return None
     except OSError as error:
-        return (
-            f"{endpoint.hostname} cannot be reached: {type(error).__name__}: {_first_line(error)}"
-        )
+        return f"{endpoint.hostname} cannot be reached: {type(error).__name__}: {first_line(error)}"
 
 
 def _download(file: HubFile, models_dir: Path, cache_dir: Path | None) -> Path:
@@ -135,7 +133,7 @@ def _download(file: HubFile, models_dir: Path, cache_dir: Path | None) -> Path:
     try:
         return Path(hf_hub_download(file.repo_id, file.filename, cache_dir=cache_dir))
     except Exception as error:  # any failure is reported with the manual way out
-        reason = f"the download failed: {type(error).__name__}: {_first_line(error)}"
+        reason = f"the download failed: {type(error).__name__}: {first_line(error)}"
         raise ModelUnavailableError(_unavailable(file, models_dir, reason)) from error
 
 
@@ -144,11 +142,6 @@ def _unavailable(file: HubFile, models_dir: Path, reason: str) -> str:
         f"model {file.filename} is not downloaded ({reason}); "
         f"download {file.url} and put it in {models_dir}"
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else "no details"
 
 
 def is_complete_checkpoint(path: Path) -> bool:

@@ -33,8 +33,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from adetailer.detectors.base import DetectorError
-from adetailer.downloads import discard_cached_file, is_in_hub_cache
+from adetailer.detectors.base import DetectorError, first_line
+from adetailer.downloads import discard_cached_file
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
@@ -301,10 +301,7 @@ def _weights_only_reason(error: BaseException) -> str:
 
 
 def _first_sentence(error: BaseException) -> str:
-    text = str(error).strip()
-    if not text:
-        return "no details"
-    return text.splitlines()[0].split(". ")[0].rstrip(".")
+    return first_line(error).split(". ")[0].rstrip(".")
 
 
 def _refusal(path: Path, reason: str) -> str:
@@ -314,7 +311,7 @@ def _refusal(path: Path, reason: str) -> str:
 def _corrupt(path: Path, error: BaseException) -> CorruptCheckpointError:
     """The error for a damaged file; a copy in the Hub cache is removed so it is fetched again."""
     detail = f"{type(error).__name__}: {_first_sentence(error)}"
-    if is_in_hub_cache(path) and discard_cached_file(path):
+    if discard_cached_file(path):
         advice = "it was removed from the download cache, and the next use downloads it again"
     else:
         advice = "delete it and download it again, or copy it again"

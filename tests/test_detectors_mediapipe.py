@@ -37,7 +37,7 @@ from adetailer.detectors.mediapipe import (
     landmark_points,
     people_from_probability,
 )
-from adetailer.registry import ModelEntry
+from adetailer.registry import MEDIAPIPE_MODELS, ModelEntry
 
 TOLERANCE = 3.0  # px
 
@@ -61,15 +61,7 @@ pytestmark = pytest.mark.usefixtures("no_network")
 
 @pytest.fixture(scope="module")
 def detectors() -> dict[str, MediaPipeDetector]:
-    names = [
-        "mediapipe_face_full",
-        "mediapipe_face_short",
-        "mediapipe_face_mesh",
-        "mediapipe_face_mesh_eyes_only",
-        "mediapipe_hand",
-        "mediapipe_person",
-    ]
-    return {name: MediaPipeDetector(name) for name in names}
+    return {name: MediaPipeDetector(name) for name in MEDIAPIPE_MODELS}
 
 
 def detect(detectors: dict[str, MediaPipeDetector], name: str, image: Image.Image) -> Detections:

@@ -24,3 +24,15 @@ class Detector(Protocol):
 
 class DetectorError(RuntimeError):
     """A detector could not be loaded or run; the message says which model and what to do."""
+
+
+def check_confidence(confidence: float) -> None:
+    if not 0.0 <= confidence <= 1.0:
+        msg = f"confidence must be between 0 and 1, got {confidence}"
+        raise ValueError(msg)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, for a one-line report."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else "no details"

@@ -28,7 +28,7 @@ from PIL import Image
 
 from adetailer.boxes import box_area, box_to_mask, clip_box, mask_to_box
 from adetailer.detections import Detection, Detections
-from adetailer.detectors.base import DetectorError
+from adetailer.detectors.base import DetectorError, check_confidence
 from adetailer.images import ensure_rgb
 
 # In A1111 the extension's install.py picks the release that fits the web UI's protobuf.
@@ -120,12 +120,6 @@ class MediaPipeDetector:
             _, oldest = self._solutions.popitem(last=False)
             oldest.close()
         return solution
-
-
-def check_confidence(confidence: float) -> None:
-    if not 0.0 <= confidence <= 1.0:
-        msg = f"confidence must be between 0 and 1, got {confidence}"
-        raise ValueError(msg)
 
 
 # --- building solutions -------------------------------------------------------------------
@@ -234,15 +228,17 @@ def people_from_probability(probability: np.ndarray, confidence: float) -> list[
         (kept if outline_area(outline) >= min_area else specks).append(outline)
     # The order of the first pixel of each region in reading order, as labelling gives it.
     kept.sort(key=lambda outline: (int(outline[0, 0, 1]), int(outline[0, 0, 0])))
+    rects = [cv2.boundingRect(outline) for outline in kept]
     if len(kept) == 1:
         if specks:
             cv2.drawContours(pixels, specks, -1, 0, cv2.FILLED)
         masks = [person]
     else:
-        masks = [region_mask(outline, pixels) for outline in kept]
+        masks = [
+            region_mask(outline, rect, pixels) for outline, rect in zip(kept, rects, strict=True)
+        ]
     items = []
-    for outline, mask in zip(kept, masks, strict=True):
-        x, y, w, h = cv2.boundingRect(outline)
+    for (x, y, w, h), mask in zip(rects, masks, strict=True):
         box = (float(x), float(y), float(x + w), float(y + h))
         score = mean_inside(probability, mask, box)
         if score >= confidence:
@@ -258,10 +254,10 @@ def outline_area(outline: np.ndarray) -> float:
     return cv2.contourArea(outline) + steps / 2 + 1
 
 
-def region_mask(outline: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+def region_mask(outline: np.ndarray, rect: Sequence[int], pixels: np.ndarray) -> np.ndarray:
     """The set pixels of `pixels` (0 or 1) on and inside `outline`, as a full-size boolean mask;
-    only the outline's bounding box is filled and intersected."""
-    x, y, w, h = cv2.boundingRect(outline)
+    only the outline's bounding box `rect` (x, y, width, height) is filled and intersected."""
+    x, y, w, h = rect
     mask = np.zeros(pixels.shape, dtype=np.uint8)
     window = mask[y : y + h, x : x + w]  # a view: cv2 draws into `mask`
     cv2.drawContours(window, [outline], -1, 1, cv2.FILLED, offset=(-x, -y))

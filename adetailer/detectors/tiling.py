@@ -16,7 +16,13 @@ from typing import Protocol, TypeVar
 import numpy as np
 from PIL import Image
 
-from adetailer.boxes import Box, box_intersection_over_smaller, box_iou, translate_box
+from adetailer.boxes import (
+    Box,
+    box_center,
+    box_intersection_over_smaller,
+    box_iou,
+    translate_box,
+)
 from adetailer.detections import Detection, Detections
 from adetailer.detectors.base import Detector
 
@@ -164,7 +170,7 @@ def _tile_detections(
 def context_box(box: Box, size: tuple[int, int], scale: float) -> Box:
     """A square around a box, `scale` times its longer side, clamped to the image."""
     width, height = size
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    cx, cy = box_center(box)
     half = max(box[2] - box[0], box[3] - box[1]) * scale / 2
     return (
         max(0, int(cx - half)),

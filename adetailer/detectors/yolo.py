@@ -29,9 +29,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from adetailer.boxes import boxes_to_masks, clip_box
+from adetailer.boxes import box_area, boxes_to_masks, clip_box
 from adetailer.detections import Detection, Detections
-from adetailer.detectors.base import DetectorError
+from adetailer.detectors.base import DetectorError, check_confidence
 from adetailer.downloads import offline_requested
 from adetailer.images import ensure_rgb
 from adetailer.safe_torch import load_yolo, patched_for_this_thread
@@ -69,9 +69,7 @@ class YoloDetector:
         self, image: Image.Image, *, confidence: float, classes: Sequence[str] = ()
     ) -> Detections:
         """`classes` selects what a YOLO-World model looks for; other models ignore it."""
-        if not 0.0 <= confidence <= 1.0:
-            msg = f"confidence must be between 0 and 1, got {confidence}"
-            raise ValueError(msg)
+        check_confidence(confidence)
         rgb = ensure_rgb(image)
         padded = _padded(rgb)
         with self._lock:
@@ -234,7 +232,7 @@ def _cropped(items: list[Detection], size: tuple[int, int]) -> list[Detection]:
     for item in items:
         box = clip_box(item.box, size)
         mask = item.mask[:height, :width]
-        if box[2] > box[0] and box[3] > box[1] and mask.any():
+        if box_area(box) > 0 and mask.any():
             kept.append(item.replace(box=box, mask=np.ascontiguousarray(mask)))
     return kept
 
