@@ -22,8 +22,6 @@ except ImportError:  # pydantic 1.10 (A1111 1.10)
     from pydantic import BaseModel, Field, ValidationError, validator  # type: ignore[no-redef]
     from pydantic.fields import ModelField  # type: ignore[no-redef]
 
-MASK_FILTER_METHODS = ("Area", "Confidence")
-MASK_MERGE_INVERT = ("None", "Merge", "Merge and Invert")
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"
 SAME_CHECKPOINT = "Use same checkpoint"
@@ -94,9 +92,6 @@ class TabArgs(BaseModel):
         """A tab without a model, or switched off, does nothing."""
         return self.ad_model == "None" or not self.ad_tab_enable
 
-    def is_mediapipe(self) -> bool:
-        return self.ad_model.lower().startswith("mediapipe")
-
     def class_names(self) -> list[str]:
         return [name.strip() for name in self.ad_model_classes.split(",") if name.strip()]
 
@@ -107,6 +102,13 @@ class TabArgs(BaseModel):
 
 DEFAULTS = TabArgs()
 FIELD_NAMES: tuple[str, ...] = tuple(TabArgs.__fields__)
+# The choices of the two mask options, as the model spells them.
+MASK_FILTER_METHODS: tuple[str, ...] = typing.get_args(
+    TabArgs.__fields__["ad_mask_filter_method"].outer_type_
+)
+MASK_MERGE_INVERT: tuple[str, ...] = typing.get_args(
+    TabArgs.__fields__["ad_mask_merge_invert"].outer_type_
+)
 
 # Keys that older versions of the original extension used for the same values.
 ALIASES: dict[str, str] = {
@@ -130,18 +132,10 @@ def tab_label(index: int) -> str:
     return f"ADetailer {ordinal(index + 1)} tab"
 
 
-class ArgumentError(ValueError):
-    """A value a tab cannot run with; the message is one line for logs and API callers."""
-
-
 # --- value conversion -------------------------------------------------------------------------
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-
-
-def _is_optional(model_field: ModelField) -> bool:
-    return model_field.allow_none
 
 
 def _is(kind: Any, base: type) -> bool:
@@ -158,7 +152,7 @@ def _convert(value: Any, model_field: ModelField) -> Any:
     """
     kind = model_field.outer_type_
     if value is None:
-        if _is_optional(model_field):
+        if model_field.allow_none:
             return None
         raise ValueError("null")
     if typing.get_origin(kind) is Literal:
@@ -277,10 +271,6 @@ class TabResult:
     error: str | None = None
     warnings: tuple[str, ...] = ()
 
-    @property
-    def label(self) -> str:
-        return tab_label(self.index)
-
 
 def _rename_aliases(raw: Mapping[str, Any], label: str) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
@@ -296,7 +286,7 @@ def _rename_aliases(raw: Mapping[str, Any], label: str) -> tuple[dict[str, Any],
             if target in raw:
                 warnings.append(f"{label}: old key {key!r} ignored, {target!r} is also given")
                 continue
-            values[target] = _from_percent(value) if key == "ad_conf" else value
+            values[target] = from_percent(value) if key == "ad_conf" else value
         elif key not in IGNORED_KEYS:
             unknown.append(key)
     if unknown:
@@ -306,7 +296,7 @@ def _rename_aliases(raw: Mapping[str, Any], label: str) -> tuple[dict[str, Any],
     return values, warnings
 
 
-def _from_percent(value: Any) -> Any:
+def from_percent(value: Any) -> Any:
     """Early versions sent the confidence as an integer percentage ("ad_conf": 30)."""
     if isinstance(value, bool):
         return value

@@ -75,14 +75,18 @@ def mask_to_box(mask: np.ndarray) -> Box | None:
     return (float(cols[0]), float(top), float(cols[-1] + 1), float(bottom))
 
 
+def _intersection_area(a: Sequence[float], b: Sequence[float]) -> float:
+    return box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    inter = box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    inter = _intersection_area(a, b)
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
 def box_intersection_over_smaller(a: Sequence[float], b: Sequence[float]) -> float:
     """How much of the smaller box lies inside the other (1.0 = fully contained)."""
-    inter = box_area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    inter = _intersection_area(a, b)
     smaller = min(box_area(a), box_area(b))
     return inter / smaller if smaller > 0 else 0.0

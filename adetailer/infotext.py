@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adetailer.__version__ import __version__
-from adetailer.args import DEFAULTS, TabArgs, ordinal, parse_tab
+from adetailer.args import DEFAULTS, TabArgs, from_percent, ordinal, parse_tab
 
 # (argument, infotext key) in the original's order.
 INFOTEXT_KEYS: tuple[tuple[str, str], ...] = (
@@ -176,7 +176,7 @@ def _survives_parsing(value: Any) -> Any:
 
 def normalized(args: TabArgs) -> TabArgs:
     """The tab an infotext gives back: every value it leaves out at its default."""
-    return TabArgs(**{**DEFAULTS.dict(), **relevant_values(args)})
+    return DEFAULTS.replace(**relevant_values(args))
 
 
 _SUFFIX = re.compile(r"^(?P<base>.+?)(?: (?P<n>\d+)(?:st|nd|rd|th))?$")
@@ -216,18 +216,12 @@ def from_infotext_params(params: Mapping[str, Any]) -> dict[int, dict[str, Any]]
             continue
         base, index = split
         if base == "ADetailer conf":
-            value = _percent(value)
+            value = from_percent(value)
         found.append((base not in OLD_KEYS, index, ARG_OF[base], value))
     tabs: dict[int, dict[str, Any]] = {}
     for _current, index, arg, value in sorted(found, key=lambda item: item[0]):
         tabs.setdefault(index, {})[arg] = value
     return {i: tabs[i] for i in sorted(tabs)}
-
-
-def _percent(value: Any) -> Any:
-    """The oldest versions wrote the confidence as an integer percentage."""
-    text = str(value).strip()
-    return int(text) / 100 if text.isdigit() else value
 
 
 def tabs_from_infotext(params: Mapping[str, Any]) -> dict[int, TabArgs]:

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from adetailer.args import MASK_MERGE_INVERT, TabArgs
-from adetailer.boxes import box_area, box_center, clip_box, mask_to_box, translate_box
+from adetailer.args import MASK_FILTER_METHODS, MASK_MERGE_INVERT, TabArgs
+from adetailer.boxes import box_center, clip_box, mask_to_box, translate_box
 from adetailer.detections import Detection, Detections
 
 SORT_NONE = "None"
@@ -28,19 +28,17 @@ def filter_by_area_ratio(detections: Detections, low: float, high: float) -> Det
     """Keep boxes whose share of the image area lies in [low, high]."""
     width, height = detections.size
     image_area = width * height
-    return detections.with_items(
-        d for d in detections if low <= box_area(d.box) / image_area <= high
-    )
+    return detections.with_items(d for d in detections if low <= d.area / image_area <= high)
 
 
 def keep_top_k(detections: Detections, k: int, by: str = "Area") -> Detections:
     """The k largest boxes (or most confident), largest first; k = 0 keeps everything as is."""
     if by == "Area":
-        key: Callable[[Detection], float] = lambda d: box_area(d.box)  # noqa: E731
+        key: Callable[[Detection], float] = lambda d: d.area  # noqa: E731
     elif by == "Confidence":
         key = lambda d: d.confidence  # noqa: E731
     else:
-        msg = f"mask filter method {by!r} is not one of 'Area', 'Confidence'"
+        msg = f"mask filter method {by!r} is not one of {', '.join(map(repr, MASK_FILTER_METHODS))}"
         raise ValueError(msg)
     if k <= 0:
         return detections
@@ -57,7 +55,7 @@ def sort_detections(detections: Detections, order: str) -> Detections:
         width, height = detections.size
         key = lambda d: math.dist(box_center(d.box), (width / 2, height / 2))  # noqa: E731
     elif order == SORT_AREA:
-        key = lambda d: -box_area(d.box)  # noqa: E731
+        key = lambda d: -d.area  # noqa: E731
     else:
         msg = f"sort order {order!r} is not one of {', '.join(map(repr, SORT_ORDERS))}"
         raise ValueError(msg)
