@@ -110,6 +110,19 @@ MASK_MERGE_INVERT: tuple[str, ...] = typing.get_args(
     TabArgs.__fields__["ad_mask_merge_invert"].outer_type_
 )
 
+# Each "use separate ..." toggle and the values it switches on; they mean nothing while it is off.
+TOGGLED: dict[str, tuple[str, ...]] = {
+    "ad_inpaint_only_masked": ("ad_inpaint_only_masked_padding",),
+    "ad_use_inpaint_width_height": ("ad_inpaint_width", "ad_inpaint_height"),
+    "ad_use_steps": ("ad_steps",),
+    "ad_use_cfg_scale": ("ad_cfg_scale",),
+    "ad_use_checkpoint": ("ad_checkpoint",),
+    "ad_use_vae": ("ad_vae",),
+    "ad_use_sampler": ("ad_sampler", "ad_scheduler"),
+    "ad_use_noise_multiplier": ("ad_noise_multiplier",),
+    "ad_use_clip_skip": ("ad_clip_skip",),
+}
+
 # Keys that older versions of the original extension used for the same values.
 ALIASES: dict[str, str] = {
     "ad_conf": "ad_confidence",

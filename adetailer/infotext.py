@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adetailer.__version__ import __version__
-from adetailer.args import DEFAULTS, TabArgs, from_percent, ordinal, parse_tab
+from adetailer.args import DEFAULTS, TOGGLED, TabArgs, from_percent, ordinal, parse_tab
 
 # (argument, infotext key) in the original's order.
 INFOTEXT_KEYS: tuple[tuple[str, str], ...] = (
@@ -81,18 +81,7 @@ OLD_KEYS: dict[str, str] = {
 }
 ARG_OF: dict[str, str] = {key: arg for arg, key in INFOTEXT_KEYS} | OLD_KEYS
 
-# A value is left out when its toggle (first) is off; the toggle itself is left out then too.
-_TOGGLED: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("ad_inpaint_only_masked", ("ad_inpaint_only_masked_padding",)),
-    ("ad_use_inpaint_width_height", ("ad_inpaint_width", "ad_inpaint_height")),
-    ("ad_use_steps", ("ad_steps",)),
-    ("ad_use_cfg_scale", ("ad_cfg_scale",)),
-    ("ad_use_checkpoint", ("ad_checkpoint",)),
-    ("ad_use_vae", ("ad_vae",)),
-    ("ad_use_sampler", ("ad_sampler", "ad_scheduler")),
-    ("ad_use_noise_multiplier", ("ad_noise_multiplier",)),
-    ("ad_use_clip_skip", ("ad_clip_skip",)),
-)
+# A value is left out when its toggle (args.TOGGLED) is off; the toggle itself is left out too.
 # The original keeps "inpaint only masked" itself even when it is off (only its padding goes).
 _TOGGLES_KEPT_WHEN_OFF = frozenset({"ad_inpaint_only_masked"})
 # Values that are left out when they equal their default.
@@ -128,7 +117,7 @@ def relevant_values(args: TabArgs) -> dict[str, Any]:
     """
     values = {arg: getattr(args, arg) for arg, _ in INFOTEXT_KEYS}
     del values["ad_tab_enable"]  # a written tab always ran
-    for toggle, dependents in _TOGGLED:
+    for toggle, dependents in TOGGLED.items():
         if not values[toggle]:
             for arg in dependents:
                 values.pop(arg, None)

@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from adetailer.__version__ import __version__
-from adetailer.args import parse_tab, tab_json_schema
+from adetailer.args import parse_tab, tab_json_schema, tab_label
 from adetailer.detectors.base import DetectorError
 from adetailer.masks import SORT_NONE, SORT_ORDERS
 from adetailer.pipeline import detect_and_mask
@@ -67,7 +67,7 @@ def detect_request(body: Any) -> dict[str, Any]:
     options.setdefault("ad_model", "mediapipe_face_full")
     result = parse_tab(options, 0, host.choices())
     if result.args is None:
-        raise RequestError(str(result.error).replace("ADetailer 1st tab: ", ""))
+        raise RequestError(str(result.error).removeprefix(f"{tab_label(0)}: "))
     if result.args.ad_model == "None":
         raise RequestError(
             'ad_model="None" detects nothing; expected a model name (GET /adetailer/v1/ad_model)'

@@ -126,12 +126,3 @@ def params_txt_path() -> Path:
     from modules import paths
 
     return Path(paths.data_path) / "params.txt"
-
-
-def webui_version() -> str:
-    try:
-        import launch
-
-        return str(launch.git_tag())
-    except Exception:
-        return "unknown"

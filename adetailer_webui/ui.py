@@ -17,6 +17,7 @@ import gradio as gr
 import controlnet_ext
 from adetailer.__version__ import __version__
 from adetailer.args import (
+    CONTROLNET_PASSTHROUGH,
     DEFAULTS,
     FIELD_NAMES,
     MASK_FILTER_METHODS,
@@ -25,24 +26,13 @@ from adetailer.args import (
     SAME_SAMPLER,
     SAME_SCHEDULER,
     SAME_VAE,
+    TOGGLED,
     ordinal,
 )
-from adetailer.infotext import from_infotext_params, validated_tabs
+from adetailer.infotext import from_infotext_params, infotext_suffix, validated_tabs
 from adetailer_webui import host, settings
 from adetailer_webui.arguments import UI_START_KEY, ui_start
 
-# "use separate ..." toggles and the widgets each one makes editable
-TOGGLES: dict[str, tuple[str, ...]] = {
-    "ad_inpaint_only_masked": ("ad_inpaint_only_masked_padding",),
-    "ad_use_inpaint_width_height": ("ad_inpaint_width", "ad_inpaint_height"),
-    "ad_use_steps": ("ad_steps",),
-    "ad_use_cfg_scale": ("ad_cfg_scale",),
-    "ad_use_checkpoint": ("ad_checkpoint",),
-    "ad_use_vae": ("ad_vae",),
-    "ad_use_sampler": ("ad_sampler", "ad_scheduler"),
-    "ad_use_noise_multiplier": ("ad_noise_multiplier",),
-    "ad_use_clip_skip": ("ad_clip_skip",),
-}
 # what an unset optional name shows in its dropdown
 EMPTY_CHOICE = {"ad_checkpoint": SAME_CHECKPOINT, "ad_vae": SAME_VAE}
 
@@ -95,8 +85,9 @@ class Tab:
     refresh: Any = None
 
 
-def _suffix(index: int, separator: str = " ") -> str:
-    return "" if index == 0 else f"{separator}{ordinal(index + 1)}"
+def _model_choices(index: int, models: list[str]) -> list[str]:
+    """The first tab offers "None" last (a model is the point), the others first (off)."""
+    return [*models, "None"] if index == 0 else ["None", *models]
 
 
 def _dropdown_choices(component: Any) -> list[Any]:
@@ -134,13 +125,13 @@ def _build_tab(tab: Tab, names: Names, elem_id: Callable[[str], str]) -> None:
     from modules.ui_components import ToolButton
 
     n = tab.index
-    sfx = _suffix(n)
+    sfx = infotext_suffix(n)
 
     def eid(key: str) -> str:
-        return elem_id(key + _suffix(n, "_"))
+        return elem_id(key + sfx.replace(" ", "_"))
 
     w = tab.widgets
-    models = [*names.models, "None"] if n == 0 else ["None", *names.models]
+    models = _model_choices(n, names.models)
     with gr.Group():
         with gr.Row(variant="compact"):
             w["ad_tab_enable"] = gr.Checkbox(
@@ -267,7 +258,7 @@ def _toggle(key: str, label: str, eid: Callable[[str], str]) -> Any:
 
 
 def _gated(key: str) -> bool:
-    return next(bool(getattr(DEFAULTS, t)) for t, gated in TOGGLES.items() if key in gated)
+    return next(bool(getattr(DEFAULTS, t)) for t, gated in TOGGLED.items() if key in gated)
 
 
 def _inpainting(w: dict[str, Any], sfx: str, eid: Callable[[str], str], names: Names) -> None:
@@ -407,7 +398,7 @@ def _controlnet(w: dict[str, Any], sfx: str, eid: Callable[[str], str], names: N
         with gr.Column(variant="compact"):
             w["ad_controlnet_model"] = gr.Dropdown(
                 label="ControlNet model" + sfx,
-                choices=["None", "Passthrough", *names.controlnet_models],
+                choices=["None", CONTROLNET_PASSTHROUGH, *names.controlnet_models],
                 value="None",
                 type="value",
                 interactive=names.controlnet,
@@ -510,7 +501,7 @@ def _connect(tab: Tab, names: Names) -> None:
         w[key].change(
             partial(_on_change, key), inputs=[tab.state, w[key]], outputs=tab.state, queue=False
         )
-    for toggle, gated in TOGGLES.items():
+    for toggle, gated in TOGGLED.items():
         w[toggle].change(
             partial(_editable, len(gated)),
             inputs=w[toggle],
@@ -532,7 +523,7 @@ def _connect(tab: Tab, names: Names) -> None:
 
     def refresh(current: str) -> Any:
         models = host.registry(refresh=True).names()
-        choices = [*models, "None"] if tab.index == 0 else ["None", *models]
+        choices = _model_choices(tab.index, models)
         return gr.update(choices=choices, value=current if current in choices else "None")
 
     tab.refresh.click(refresh, inputs=w["ad_model"], outputs=w["ad_model"], queue=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from adetailer.args import CONTROLNET_PASSTHROUGH
 from adetailer_webui import host, log
 
 PREFIX = "[ADetailer]"
@@ -107,7 +108,7 @@ def axes(xyz: Any) -> list[Any]:
             f"{PREFIX} ControlNet model 1st",
             str,
             set_value("ad_controlnet_model"),
-            choices=lambda: ["None", "Passthrough", *controlnet_model_names()],
+            choices=lambda: ["None", CONTROLNET_PASSTHROUGH, *controlnet_model_names()],
         ),
     ]
 

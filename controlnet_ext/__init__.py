@@ -89,9 +89,9 @@ def a1111_external_code() -> ModuleType | None:
     except ImportError as exc:
         if str(path) not in _reported:
             _reported.add(str(path))
-            print(
-                f"[-] ADetailer: ControlNet found at {path} but not usable: {exc}", file=sys.stderr
-            )
+            from adetailer_webui import log
+
+            log.warn(f"ControlNet found at {path} but not usable: {exc}")
         return None
 
 

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adetailer.args import CONTROLNET_PASSTHROUGH
 from controlnet_ext import default_module, forge_modules, kind
 
 if TYPE_CHECKING:
     from adetailer.args import TabArgs
 
 NONE = "None"
-PASSTHROUGH = "Passthrough"
 TITLE = "controlnet"  # both ControlNets' script title, lower-cased
 # sd-webui-controlnet keeps the un-hijacked function here while it hijacks process_images_inner
 ORIGINAL_INNER = "__controlnet_original_process_images_inner"
@@ -50,7 +50,7 @@ def prepare_inner_pass(p: Any, p2: Any, args: TabArgs) -> None:
     `p` is the generation: the place for this generation's one-time console notes.
     """
     model = args.ad_controlnet_model
-    if model in (None, "", PASSTHROUGH):
+    if model in (None, "", CONTROLNET_PASSTHROUGH):
         return
     if model == NONE:
         _disable_user_units(p2)
