@@ -36,7 +36,7 @@ from adetailer_webui.host_state import (
     read_text,
     write_text,
 )
-from adetailer_webui.inner_pass import Original, run_inner_pass, should_stop
+from adetailer_webui.inner_pass import original, run_inner_pass, should_stop
 
 SKIP_STEPS = 1
 SKIP_SAMPLER = "Euler"
@@ -155,9 +155,7 @@ class _Infotext:
 
 def _skip_img2img(p: Any, run: Run) -> None:
     """The main pass only needs to hand over the init image: 1 step of Euler at 128x128."""
-    if getattr(p, "_ad_orig", None) is None:  # img2img batch reuses p for every file
-        p._ad_orig = Original(p.steps, p.sampler_name, p.width, p.height)
-    orig = p._ad_orig
+    orig = p._ad_orig = original(p)  # kept: img2img batch reuses p for every file
     p.steps, p.sampler_name = SKIP_STEPS, SKIP_SAMPLER
     p.width = p.height = SKIP_SIZE
     # The infotext keeps what the user asked for, so pasting it reproduces the image.
@@ -259,12 +257,13 @@ def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
     p._ad_busy = True
     try:
         other_scripts_postprocess(p)
+        inputs = _ImageInputs(index, *image_prompts(p, index), _user_mask(p, image.size))
         redrawn = False
         with model_overrides() as overrides, quiet_total_progress():
             for tab_index, args in run.tabs:
                 if should_stop():
                     break
-                image, changed, stop = detail_tab(p, image, tab_index, args, run, overrides)
+                image, changed, stop = detail_tab(p, image, inputs, tab_index, args, run, overrides)
                 redrawn |= changed
                 if stop:
                     break
@@ -285,9 +284,21 @@ def _init_image(p: Any) -> Image.Image:
     return p.init_images[min(getattr(p, "batch_index", 0), len(p.init_images) - 1)]
 
 
+@dataclass(frozen=True)
+class _ImageInputs:
+    """What every tab reads from `p` for one image, worked out once for all tabs."""
+
+    index: int
+    prompt: str
+    negative_prompt: str
+    styles: list[str]
+    user_mask: Image.Image | None  # tabs keep the image's size, so one mask serves them all
+
+
 def detail_tab(
     p: Any,
     image: Image.Image,
+    inputs: _ImageInputs,
     tab_index: int,
     args: TabArgs,
     run: Run,
@@ -296,7 +307,7 @@ def detail_tab(
     """One tab on one image: (image as far as it got, anything redrawn, stop requested)."""
     from modules import devices, shared
 
-    index = image_index(p)
+    index = inputs.index
     label = tab_label(tab_index)
     try:
         result = detect_and_mask(
@@ -304,7 +315,7 @@ def detail_tab(
             args,
             host.registry(),
             sort_by=str(settings.read("ad_bbox_sortby")),
-            user_mask=_user_mask(p, image.size),
+            user_mask=inputs.user_mask,
             device=host.detection_device(),
         )
     except (DetectorError, UnknownModelError) as exc:
@@ -322,15 +333,14 @@ def detail_tab(
         p, preview, "ad_save_previews", "-ad-preview" + infotext_suffix(tab_index).replace(" ", "-")
     )
 
-    jobs = plan_jobs(result.masks, args, _job_settings(p, args, index))
+    jobs = plan_jobs(result.masks, args, _job_settings(p, inputs))
     if not jobs:
         return image, False, False
     shared.state.job_count += len(jobs)
     overrides.use(overrides_for(args))
-    styles = image_prompts(p, index)[2]
 
     def inpaint(current: Image.Image, job: InpaintJob) -> Image.Image | None:
-        return run_inner_pass(p, current, job, args, styles)
+        return run_inner_pass(p, current, job, args, inputs.styles)
 
     done = run_jobs(
         image,
@@ -354,24 +364,23 @@ def _user_mask(p: Any, size: tuple[int, int]) -> Image.Image | None:
     from modules import images
     from PIL import ImageOps
 
-    mask = p.image_mask.convert("L") if p.image_mask.mode not in ("RGBA", "LA") else p.image_mask
-    mask = Image.fromarray(binary_mask(mask, mask.size).astype("uint8") * 255, mode="L")
+    user = binary_mask(p.image_mask, p.image_mask.size)
+    mask = Image.fromarray(user.astype("uint8") * 255, mode="L")
     if getattr(p, "inpainting_mask_invert", 0):
         mask = ImageOps.invert(mask)
     return images.resize_image(p.resize_mode, mask, size[0], size[1])
 
 
-def _job_settings(p: Any, args: TabArgs, index: int) -> JobSettings:
-    prompt, negative, _ = image_prompts(p, index)
-    orig: Original | None = getattr(p, "_ad_orig", None)
-    width, height = (orig.width, orig.height) if orig else (p.width, p.height)
+def _job_settings(p: Any, inputs: _ImageInputs) -> JobSettings:
+    index = inputs.index
+    orig = original(p)
     return JobSettings(
-        prompt=prompt,
-        negative_prompt=negative,
+        prompt=inputs.prompt,
+        negative_prompt=inputs.negative_prompt,
         seed=int(_item(p.all_seeds, index, p.seed)),
         subseed=int(_item(p.all_subseeds, index, p.subseed)),
-        width=width,
-        height=height,
+        width=orig.width,
+        height=orig.height,
         same_seed=bool(settings.read("ad_same_seed_for_each_tab")),
         denoise_power=float(settings.read("ad_dynamic_denoise_power")),
         match_mode=str(settings.read("ad_match_inpaint_bbox_size")),

@@ -33,6 +33,11 @@ class Original:
     height: int
 
 
+def original(p: Any) -> Original:
+    """What the user asked for: the values Skip img2img replaced on `p`, else `p`'s own."""
+    return getattr(p, "_ad_orig", None) or Original(p.steps, p.sampler_name, p.width, p.height)
+
+
 def run_inner_pass(
     p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
 ) -> Image.Image | None:
@@ -56,8 +61,7 @@ def run_inner_pass(
 def _sampler(p: Any, args: TabArgs) -> str:
     if args.ad_use_sampler and args.ad_sampler != SAME_SAMPLER:
         return args.ad_sampler
-    orig: Original | None = getattr(p, "_ad_orig", None)
-    return orig.sampler_name if orig else p.sampler_name
+    return original(p).sampler_name
 
 
 def _scheduler(p: Any, args: TabArgs) -> str:
@@ -71,8 +75,7 @@ def build_inner_p(
 ) -> Any:
     from modules.processing import StableDiffusionProcessingImg2Img
 
-    orig: Original | None = getattr(p, "_ad_orig", None)
-    steps = args.ad_steps if args.ad_use_steps else (orig.steps if orig else p.steps)
+    steps = args.ad_steps if args.ad_use_steps else original(p).steps
     if args.ad_inpaint_only_masked:
         width, height = job.width, job.height
     elif args.ad_use_inpaint_width_height:
