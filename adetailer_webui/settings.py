@@ -73,101 +73,70 @@ def register() -> None:
     import gradio as gr
     from modules import shared
 
-    def add(key: str, info: Any) -> None:
-        info.section = SECTION
-        shared.opts.add_option(key, info)
+    def add(key: str, label: str, *component: Any, info: str = "", reload_ui: bool = False) -> None:
+        """One option, with its default from DEFAULTS (what `read` falls back to)."""
+        option = shared.OptionInfo(DEFAULTS[key], label, *component)
+        if info:
+            option = option.info(info)
+        if reload_ui:
+            option = option.needs_reload_ui()
+        option.section = SECTION
+        shared.opts.add_option(key, option)
 
-    option = shared.OptionInfo
     add(
         "ad_max_models",
-        option(
-            DEFAULTS["ad_max_models"],
-            "Max tabs",
-            gr.Slider,
-            {"minimum": 1, "maximum": 15, "step": 1},
-        ).needs_reload_ui(),
+        "Max tabs",
+        gr.Slider,
+        {"minimum": 1, "maximum": 15, "step": 1},
+        reload_ui=True,
     )
     add(
         "ad_extra_models_dir",
-        option(
-            DEFAULTS["ad_extra_models_dir"],
-            "Extra paths to scan adetailer models separated by vertical bars(|)",
-            gr.Textbox,
-        )
-        .info('e.g. "C:\\models\\yolo|/mnt/models/yolo"; the model list is refreshed on Reload UI')
-        .needs_reload_ui(),
+        "Extra paths to scan adetailer models separated by vertical bars(|)",
+        gr.Textbox,
+        info='e.g. "C:\\models\\yolo|/mnt/models/yolo"; the model list is refreshed on Reload UI',
+        reload_ui=True,
     )
     add(
         "ad_save_images_dir",
-        option(
-            DEFAULTS["ad_save_images_dir"],
-            "Output directory for adetailer images",
-            gr.Textbox,
-        ).info("blank: the generation's own output folder"),
+        "Output directory for adetailer images",
+        gr.Textbox,
+        info="blank: the generation's own output folder",
     )
-    add("ad_save_previews", option(False, "Save mask previews"))
-    add("ad_save_images_before", option(False, "Save images before ADetailer"))
-    add(
-        "ad_only_selected_scripts",
-        option(True, "Apply only selected scripts to ADetailer"),
-    )
+    add("ad_save_previews", "Save mask previews")
+    add("ad_save_images_before", "Save images before ADetailer")
+    add("ad_only_selected_scripts", "Apply only selected scripts to ADetailer")
     add(
         "ad_script_names",
-        option(
-            DEFAULT_SCRIPT_NAMES,
-            "Script names to apply to ADetailer (separated by comma)",
-            gr.Textbox,
-            {"placeholder": "comma-separated list of script names", "interactive": True},
-        ).info(
-            "file names of always-on scripts, without .py; soft inpainting and hypertile always apply"
-        ),
+        "Script names to apply to ADetailer (separated by comma)",
+        gr.Textbox,
+        {"placeholder": "comma-separated list of script names", "interactive": True},
+        info="file names of always-on scripts, without .py; soft inpainting and hypertile always apply",
     )
-    add(
-        "ad_bbox_sortby",
-        option(
-            SORT_NONE,
-            "Sort bounding boxes by",
-            gr.Radio,
-            {"choices": list(SORT_ORDERS)},
-        ),
-    )
+    add("ad_bbox_sortby", "Sort bounding boxes by", gr.Radio, {"choices": list(SORT_ORDERS)})
     add(
         "ad_same_seed_for_each_tab",
-        option(
-            False,
-            'Use the same seed for every detection (the original\'s "same seed for each tab")',
-        ).info("on: every detection is redrawn with the image's seed; off: the k-th uses seed + k"),
+        'Use the same seed for every detection (the original\'s "same seed for each tab")',
+        info="on: every detection is redrawn with the image's seed; off: the k-th uses seed + k",
     )
     add(
         "ad_dynamic_denoise_power",
-        option(
-            DEFAULTS["ad_dynamic_denoise_power"],
-            "Power scaling for dynamic denoise strength based on bounding box size",
-            gr.Slider,
-            {"minimum": -10, "maximum": 10, "step": 0.01},
-        ).info(
-            "smaller boxes get more denoising, larger ones less, up to the tab's strength;"
-            " 0 = off, 1 = linear, 2-4 recommended"
-        ),
+        "Power scaling for dynamic denoise strength based on bounding box size",
+        gr.Slider,
+        {"minimum": -10, "maximum": 10, "step": 0.01},
+        info="smaller boxes get more denoising, larger ones less, up to the tab's strength;"
+        " 0 = off, 1 = linear, 2-4 recommended",
     )
     add(
         "ad_match_inpaint_bbox_size",
-        option(
-            MATCH_OFF,
-            "Try to match inpainting size to bounding box size, if 'Use separate width/height' is not set",
-            gr.Radio,
-            {"choices": list(MATCH_MODES)},
-        ).info(
-            "Strict: the nearest SDXL training resolution (SDXL models only);"
-            " Free: any model, the box's aspect in multiples of 8"
-        ),
+        "Try to match inpainting size to bounding box size, if 'Use separate width/height' is not set",
+        gr.Radio,
+        {"choices": list(MATCH_MODES)},
+        info="Strict: the nearest SDXL training resolution (SDXL models only);"
+        " Free: any model, the box's aspect in multiples of 8",
     )
     add(
         "ad_write_detections",
-        option(
-            True,
-            "Write each detection (box, label, score, seed, prompt) into the infotext",
-        ).info(
-            'under the key "ADetailer detections", to reproduce an image detection by detection'
-        ),
+        "Write each detection (box, label, score, seed, prompt) into the infotext",
+        info='under the key "ADetailer detections", to reproduce an image detection by detection',
     )
