@@ -22,6 +22,8 @@ except ImportError:  # pydantic 1.10 (A1111 1.10)
     from pydantic import BaseModel, Field, ValidationError, validator  # type: ignore[no-redef]
     from pydantic.fields import ModelField  # type: ignore[no-redef]
 
+from adetailer.prompts import malformed_token, parse_box
+
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"
 SAME_CHECKPOINT = "Use same checkpoint"
@@ -383,11 +385,26 @@ def parse_tab(raw: Any, index: int = 0, choices: Choices | None = None) -> TabRe
         args = TabArgs(**values)
     except ValidationError as exc:
         return TabResult(index, None, _first_error(exc, values, label), tuple(warnings))
-    errors = _name_errors(args, choices or Choices(), label)
+    errors = _name_errors(args, choices or Choices(), label) + _token_errors(args, label)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         return TabResult(index, None, errors[0] + more, tuple(warnings))
+    if parse_box(args.ad_negative_prompt).has_seeds:
+        warnings.append(
+            f"{label}: the seeds in ad_negative_prompt are not used; each detection takes its"
+            " seed from ad_prompt"
+        )
     return TabResult(index, args, None, tuple(warnings))
+
+
+def _token_errors(args: TabArgs, label: str) -> list[str]:
+    """Malformed seed tokens (`[SEP:abc]`) in the prompts: the tab would redraw with a guess."""
+    errors = []
+    for key in ("ad_prompt", "ad_negative_prompt"):
+        error = malformed_token(getattr(args, key))
+        if error is not None:
+            errors.append(f"{label}: {key}: {error}")
+    return errors
 
 
 # --- the whole argument list -----------------------------------------------------------------

@@ -7,7 +7,8 @@ into an img2img pass, and a reader can check every decision without running a mo
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from PIL import Image
 from adetailer.args import TabArgs
 from adetailer.boxes import Box, box_area
 from adetailer.detections import Detection, Detections
-from adetailer.prompts import is_skip, pick, split_prompt
+from adetailer.prompts import RANDOM, is_skip, parse_box, pick, resolve, seed_token, split_prompt
 
 logger = logging.getLogger("adetailer")
 
@@ -143,11 +144,17 @@ class JobSettings:
     match_mode: str = MATCH_OFF
     is_sdxl: bool = False
     replacements: Sequence[tuple[str, str]] = ()
+    random_seed: Callable[[], int] = lambda: random.randrange(4294967294)  # as A1111 draws one
 
 
 def plan_jobs(detections: Detections, args: TabArgs, settings: JobSettings) -> list[InpaintJob]:
-    """One job per detection, except those whose prompt segment is `[SKIP]`."""
-    prompts = split_prompt(args.ad_prompt, settings.prompt, settings.replacements)
+    """One job per detection, except those whose prompt segment is `[SKIP]`.
+
+    A detection's seed is the image's seed plus its position (or the image's seed for every
+    detection with "same seed"), unless a seed token in the tab's prompt chooses it.
+    """
+    box = parse_box(args.ad_prompt)
+    prompts = [resolve(t, settings.prompt, settings.replacements) for t in box.texts]
     negatives = split_prompt(
         args.ad_negative_prompt, settings.negative_prompt, settings.replacements
     )
@@ -157,6 +164,11 @@ def plan_jobs(detections: Detections, args: TabArgs, settings: JobSettings) -> l
         if is_skip(prompt) or is_skip(negative):
             continue
         step = 0 if settings.same_seed else index
+        token = seed_token(box, index)
+        if token is None:
+            seed = settings.seed + step
+        else:
+            seed = settings.random_seed() if token == RANDOM else int(token)
         if args.ad_use_inpaint_width_height:
             width, height = args.ad_inpaint_width, args.ad_inpaint_height
         else:
@@ -173,7 +185,7 @@ def plan_jobs(detections: Detections, args: TabArgs, settings: JobSettings) -> l
                 detection=detection,
                 prompt=prompt,
                 negative_prompt=negative,
-                seed=settings.seed + step,
+                seed=seed,
                 subseed=settings.subseed + step,
                 denoising_strength=dynamic_denoise(
                     args.ad_denoising_strength,

@@ -22,7 +22,7 @@ from adetailer.infotext import DETECTIONS_KEY, WARNINGS_KEY, infotext_suffix, to
 from adetailer.inpaint import InpaintJob, JobSettings, plan_jobs
 from adetailer.masks import binary_mask
 from adetailer.pipeline import detect_and_mask, run_jobs
-from adetailer.prompts import split_prompt
+from adetailer.prompts import parse_box, render, resolve
 from adetailer.registry import UnknownModelError
 from adetailer_webui import host, log, settings
 from adetailer_webui.arguments import parse_for_generation
@@ -173,11 +173,16 @@ def _with_xyz(p: Any, tabs: list[tuple[int, TabArgs]]) -> list[tuple[int, TabArg
         return tabs
     index, args = tabs[0]
     prompt, negative, _ = image_prompts(p, 0)
-    resolved = args.replace(
-        ad_prompt=" [SEP] ".join(split_prompt(args.ad_prompt, prompt, pairs)),
-        ad_negative_prompt=" [SEP] ".join(split_prompt(args.ad_negative_prompt, negative, pairs)),
+
+    def resolved(box: str, main_prompt: str) -> str:
+        parsed = parse_box(box)  # the seed tokens stay where they were
+        return render([resolve(t, main_prompt, pairs) for t in parsed.texts], parsed.seeds)
+
+    replaced = args.replace(
+        ad_prompt=resolved(args.ad_prompt, prompt),
+        ad_negative_prompt=resolved(args.ad_negative_prompt, negative),
     )
-    return [(index, resolved), *tabs[1:]]
+    return [(index, replaced), *tabs[1:]]
 
 
 # --- postprocess_image -----------------------------------------------------------------------

@@ -39,7 +39,8 @@ EMPTY_CHOICE = {"ad_checkpoint": SAME_CHECKPOINT, "ad_vae": SAME_VAE}
 PROMPT_HELP = (
     "blank: the image's own prompt | [SEP] splits it into one prompt per detection (in order;"
     " the last one repeats) | [SKIP] alone leaves that detection as it is | [PROMPT] is replaced"
-    " by the image's own prompt"
+    " by the image's own prompt | [SEP:1234] / [SEP:R] (and a leading [SEED:1234] / [SEED:R])"
+    " fix or reroll the seed of that detection"
 )
 
 _generate_buttons: dict[str, Any] = {}

@@ -330,3 +330,28 @@ def test_any_argument_list_parses(args):
     assert isinstance(parsed.skip_img2img, bool)
     assert all(isinstance(a, TabArgs) for _, a in parsed.valid_tabs)
     assert [t.index for t in parsed.tabs] == list(range(len(parsed.tabs)))
+
+
+@pytest.mark.parametrize(
+    ("key", "box", "token"),
+    [
+        ("ad_prompt", "smile [SEP:abc] frown", "[SEP:abc]"),
+        ("ad_prompt", "smile [SEED:5]", "[SEED:5]"),
+        ("ad_negative_prompt", "[SEP:-3] ugly", "[SEP:-3]"),
+    ],
+)
+def test_a_malformed_seed_token_skips_the_tab_with_one_line_naming_it(key, box, token):
+    result = parse_tab({"ad_model": "face_yolov8n.pt", key: box}, index=1)
+    assert result.args is None
+    assert "\n" not in result.error
+    assert result.error.startswith(f"ADetailer 2nd tab: {key}: {token} ")
+
+
+def test_seed_tokens_in_the_negative_prompt_are_only_separators():
+    result = parse_tab({"ad_model": "x", "ad_negative_prompt": "bad [SEP:12] worse"})
+    assert result.args is not None
+    assert result.warnings == (
+        "ADetailer 1st tab: the seeds in ad_negative_prompt are not used; each detection takes"
+        " its seed from ad_prompt",
+    )
+    assert parse_tab({"ad_model": "x", "ad_prompt": "[SEED:R] a [SEP:9] b"}).warnings == ()

@@ -108,3 +108,39 @@ def test_jobs_size_and_strength():
     assert record["prompt"] == "p"
     assert free.mask.mode == "L"
     assert free.mask.getextrema() == (0, 255)
+
+
+def test_seed_tokens_choose_the_seed_of_their_own_detection():
+    args = TabArgs(
+        ad_model="x",
+        ad_prompt="[SEED:1234] calm [SEP:R] smile [SEP] frown [SEP:7] wink",
+        ad_negative_prompt="bad [SEP] worse",
+    )
+    draws = iter([555, 666])
+    settings = JobSettings("main", "", 100, 40, 512, 512, random_seed=lambda: next(draws))
+    jobs = plan_jobs(make_detections(6), args, settings)
+    assert [j.prompt for j in jobs] == ["calm", "smile", "frown", "wink", "wink", "wink"]
+    # a token fixes its own detection only; the ones past the last segment keep the usual rule
+    assert [j.seed for j in jobs] == [1234, 555, 102, 7, 104, 105]
+    assert [j.subseed for j in jobs] == [40, 41, 42, 43, 44, 45]
+    assert [j.negative_prompt for j in jobs] == ["bad", "worse", "worse", "worse", "worse", "worse"]
+    assert [j.record()["seed"] for j in jobs] == [1234, 555, 102, 7, 104, 105]
+    # "same seed" applies to the detections without a token
+    same = plan_jobs(make_detections(3), args, JobSettings("m", "", 5, 6, 512, 512, same_seed=True))
+    assert [j.seed for j in same[::2]] == [1234, 5]
+
+
+def test_a_random_seed_is_drawn_per_detection_and_only_for_random_tokens():
+    args = TabArgs(ad_model="x", ad_prompt="[SEED:R] a [SEP:R] b [SEP] c")
+    jobs = plan_jobs(make_detections(3), args, JobSettings("m", "", 5, 6, 512, 512))
+    assert all(0 <= j.seed < 2**32 for j in jobs)
+    assert jobs[2].seed == 7
+    skipped = TabArgs(ad_model="x", ad_prompt="[SEED:R] [SKIP] [SEP:3] b")
+    calls = []
+    jobs = plan_jobs(
+        make_detections(2),
+        skipped,
+        JobSettings("m", "", 5, 6, 512, 512, random_seed=lambda: calls.append(1) or 9),
+    )
+    assert [j.seed for j in jobs] == [3]
+    assert calls == []  # a skipped detection draws nothing

@@ -162,6 +162,47 @@ def test_paste_back_restores_every_tab_and_turns_the_section_on(webui, generates
     ]
 
 
+def test_seed_tokens_choose_each_detections_seed_and_paste_back(webui, generates_faces):
+    import json
+
+    from modules import infotext_utils
+
+    tab = {**FACE_TAB, "ad_prompt": "[SEED:777] calm face [SEP:R] smiling face"}
+    start = calls_so_far()
+    processed = txt2img(webui, seed=10, script_values={"ADetailer": [True, False, tab]})
+    inner = inner_calls(start)
+    assert [c.prompts for c in inner] == [["calm face"], ["smiling face"]]
+    assert inner[0].seeds == [777]
+    drawn = inner[1].seeds[0]
+    assert 0 <= drawn < 2**32
+    assert drawn != 11  # not the usual image seed + 1 (1 chance in 4 billion)
+    params = infotext_utils.parse_generation_parameters(processed.infotexts[0])
+    assert params["ADetailer prompt"] == tab["ad_prompt"]
+    records = json.loads(params["ADetailer detections"])
+    assert [r["seed"] for r in records] == [777, drawn]  # the random one can be reproduced
+
+    by_id, tabs = pasted_tabs(webui, processed.infotexts[0])
+    assert by_id["script_txt2img_adetailer_ad_prompt"] == tab["ad_prompt"]
+    assert tabs[0]["ad_prompt"] == tab["ad_prompt"]
+    # pinning the drawn seed reproduces that detection
+    pinned = {**FACE_TAB, "ad_prompt": f"[SEED:777] calm face [SEP:{drawn}] smiling face"}
+    start = calls_so_far()
+    again = txt2img(webui, seed=10, script_values={"ADetailer": [True, False, pinned]})
+    assert [c.seeds for c in inner_calls(start)] == [[777], [drawn]]
+    assert again.images[0].tobytes() == processed.images[0].tobytes()
+
+
+def test_a_malformed_seed_token_skips_only_its_tab(webui, generates_faces, capsys):
+    bad = {**FACE_TAB, "ad_prompt": "face [SEP:abc] other"}
+    good = {"ad_model": "mediapipe_face_short"}
+    start = calls_so_far()
+    processed = txt2img(webui, script_values={"ADetailer": [True, False, bad, good]})
+    assert len(inner_calls(start)) == 2  # the 2nd tab's two faces
+    line = "ADetailer 1st tab: ad_prompt: [SEP:abc] is not a seed token"
+    assert line in capsys.readouterr().err
+    assert line in processed.infotexts[0]
+
+
 def test_paste_resets_values_the_infotext_leaves_at_their_default(webui):
     infotext = "a cat\nSteps: 20, Sampler: Euler, Seed: 1, ADetailer model: mediapipe_face_full, ADetailer version: 24.1.0"
     ids = components(webui)
