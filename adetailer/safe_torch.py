@@ -1,19 +1,28 @@
 """Load ultralytics `.pt` checkpoints without running code from the file, and without the network.
 
-A `.pt` file is a pickle, and unpickling can call any function the file names. So a checkpoint
-is read only with torch's `weights_only=True` unpickler, which refuses every global that is not
-allow-listed. The allow-list is built per file: each global the checkpoint names must be a
-class from `ultralytics.nn.*` or `torch.nn.modules.*` (what a YOLO model is made of), or one
-of a few plain data types trained checkpoints hold. Anything else (`os.system`,
-`builtins.exec`, ...) is refused before unpickling starts; safe unpickling is never turned off.
+A `.pt` file is a zip holding a pickle, and unpickling can call anything the file names. So:
+
+1. The zip is checked before anything is read from it for real: one archive folder, one
+   `data.pkl`, no TorchScript code, no name twice, no entry that inflates to far more than it
+   occupies (a zip bomb). A zip that ends early (an interrupted download) is damaged; a legacy
+   (non-zip) torch file is refused.
+2. The pickle is checked opcode by opcode (`adetailer.safe_pickle`): every global it names must
+   be on the explicit lists below, and it may *call* only a few plain containers and torch's
+   tensor rebuild functions. Model layers are rebuilt without their constructors running, as
+   torch saves them (NEWOBJ + BUILD); a file that calls a class (say ultralytics' AutoBackend
+   with a second file or a URL, or a `tasks.*Model` constructor with a yaml) is refused before
+   anything is constructed.
+3. The same bytes are then unpickled by torch's zip reader with our restricted unpickler; the
+   allow-list lives in that unpickler, so nothing process-wide (torch's safe globals) is widened
+   and another thread's `torch.load` sees torch's own rules, unchanged.
 
 `torch.serialization.load` is called directly: A1111 swaps `torch.load` for its own restricted
 loader, which rejects ultralytics classes, and this module must work with or without that swap.
+It also works on torch 2.1 (A1111 1.10's own torch), which has no `safe_globals`.
 
 ultralytics is then handed the checkpoint that was already loaded: while `YOLO(path)` runs, its
-one unpickling function (`ultralytics.nn.tasks.torch_safe_load`, called by `load_checkpoint` /
-`attempt_load_one_weight` in every 8.3 release) is replaced, for the loading thread and under
-a lock, by one that returns our checkpoint.
+one unpickling function (`ultralytics.nn.tasks.torch_safe_load`, which would also try to
+download a missing file) is replaced, for the loading thread only, by one that returns ours.
 
 This module is also where ultralytics gets imported, with its online probe, pip auto-install
 and analytics off (see `import_ultralytics`).
@@ -21,72 +30,163 @@ and analytics off (see `import_ultralytics`).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import pickle
 import sys
-import threading
+import types
 import zipfile
-from collections.abc import Iterator
+from collections import OrderedDict
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from adetailer.detectors.base import DetectorError, first_line
 from adetailer.downloads import discard_cached_file
+from adetailer.safe_pickle import (
+    GETATTR,
+    PickleDamagedError,
+    PickleRefusedError,
+    Policy,
+    restricted_unpickler,
+    verify,
+)
+from adetailer.thread_patch import patched_for_this_thread
 
 if TYPE_CHECKING:
     from ultralytics import YOLO
 
-# Classes from these packages may be rebuilt: a YOLO model is a tree of them. Loss and
-# target-assigner classes appear in training checkpoints that kept their criterion.
-_CLASS_PREFIXES = (
-    "ultralytics.nn.",
-    "torch.nn.modules.",
-    "ultralytics.utils.loss.",
-    "ultralytics.utils.tal.",
-)
 
-# Plain data that trained checkpoints carry next to the model (train args, metrics, dates).
-# numpy's scalar/_reconstruct are functions, but they only rebuild numbers and arrays.
-_EXPLICIT_GLOBALS = frozenset(
+def _names(module: str, names: str) -> list[str]:
+    return [f"{module}.{name}" for name in names.split()]
+
+
+# The layer and container classes of detection, segmentation and YOLO-World models (YOLOv3 to
+# YOLO12 layouts), and what training checkpoints keep beside them (criterion, assigner). They
+# are only ever rebuilt (NEWOBJ, then BUILD): their constructors never run. Left out on purpose:
+# AutoBackend (loads files, downloads), TorchVision (builds torchvision models: downloads), the
+# text models (load CLIP weights), and the heads and models of other tasks (pose, OBB,
+# classification, RT-DETR, YOLOE).
+TORCH_LAYERS = frozenset(
+    _names(
+        "torch.nn.modules.activation",
+        "SiLU ReLU ReLU6 LeakyReLU GELU Sigmoid Hardswish Hardsigmoid Tanh Mish Softmax "
+        "MultiheadAttention",
+    )
+    + _names("torch.nn.modules.batchnorm", "BatchNorm1d BatchNorm2d")
+    + _names("torch.nn.modules.container", "Sequential ModuleList ModuleDict")
+    + _names("torch.nn.modules.conv", "Conv1d Conv2d ConvTranspose2d")
+    + _names("torch.nn.modules.dropout", "Dropout")
+    + _names("torch.nn.modules.linear", "Identity Linear NonDynamicallyQuantizableLinear")
+    + _names("torch.nn.modules.normalization", "LayerNorm GroupNorm")
+    + _names("torch.nn.modules.pooling", "MaxPool2d AvgPool2d AdaptiveAvgPool2d")
+    + _names("torch.nn.modules.upsampling", "Upsample")
+    + _names("torch.nn.modules.loss", "BCEWithLogitsLoss")
+)
+ULTRALYTICS_LAYERS = frozenset(
+    _names(
+        "ultralytics.nn.modules.conv",
+        "Conv Conv2 ConvTranspose DWConv DWConvTranspose2d Focus GhostConv LightConv RepConv "
+        "Concat ChannelAttention SpatialAttention CBAM Index",
+    )
+    + _names(
+        "ultralytics.nn.modules.block",
+        "DFL Proto HGStem HGBlock SPP SPPF C1 C2 C3 C2f C2fAttn ImagePoolingAttn C3x C3TR C3Ghost "
+        "GhostBottleneck Bottleneck BottleneckCSP RepC3 ResNetBlock ResNetLayer "
+        "MaxSigmoidAttnBlock ContrastiveHead BNContrastiveHead RepNCSPELAN4 ELAN1 ADown AConv "
+        "SPPELAN CBFuse CBLinear C3k2 C3k C2fPSA C2PSA RepVGGDW CIB C2fCIB Attention PSA "
+        "PSABlock SCDown RepBottleneck RepCSP A2C2f AAttn ABlock",
+    )
+    + _names("ultralytics.nn.modules.head", "Detect Segment WorldDetect v10Detect")
+    + _names("ultralytics.nn.modules.transformer", "TransformerLayer TransformerBlock MLPBlock")
+)
+ULTRALYTICS_MODELS = frozenset(
+    _names("ultralytics.nn.tasks", "DetectionModel SegmentationModel WorldModel")
+    + _names(
+        "ultralytics.utils.loss",
+        "v8DetectionLoss v8SegmentationLoss E2EDetectLoss BboxLoss DFLoss",
+    )
+    + _names("ultralytics.utils.tal", "TaskAlignedAssigner")
+)
+REBUILDABLE = TORCH_LAYERS | ULTRALYTICS_LAYERS | ULTRALYTICS_MODELS
+
+# What a checkpoint may call: constructors that only store what they are given. torch's tensor
+# rebuild functions and `_codecs.encode` (how protocol 2 writes bytes) are swapped for stricter
+# versions below; `builtins.getattr` may fetch only `Detect.forward` (see Policy.attributes).
+SIMPLE_NAMESPACE = "ultralytics.utils.IterableSimpleNamespace"
+CALLABLE = frozenset(
     {
-        "ultralytics.utils.IterableSimpleNamespace",
         "collections.OrderedDict",
+        "builtins.set",
         "types.SimpleNamespace",
+        SIMPLE_NAMESPACE,
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter",
+        "_codecs.encode",
+        "numpy.core.multiarray.scalar",
+        "numpy.core.multiarray._reconstruct",
+        "numpy.dtype",
         "datetime.datetime",
         "datetime.date",
         "pathlib.PosixPath",
+        "pathlib.WindowsPath",
         "pathlib.PurePosixPath",
         "pathlib.PureWindowsPath",
-        "numpy.dtype",
+        GETATTR,
+    }
+)
+DETECT = "ultralytics.nn.modules.head.Detect"
+ATTRIBUTES = frozenset({(DETECT, "forward")})
+
+# Plain values a checkpoint may hold: the storage types torch names in its tensor references
+# (its zip reader turns them into dtypes), and numpy's array type, which _reconstruct takes.
+DATA = frozenset(
+    {
+        *_names(
+            "torch",
+            "FloatStorage HalfStorage BFloat16Storage DoubleStorage LongStorage IntStorage "
+            "ShortStorage CharStorage ByteStorage BoolStorage ComplexFloatStorage "
+            "ComplexDoubleStorage UntypedStorage",
+        ),
         "numpy.ndarray",
-        "numpy.core.multiarray.scalar",
-        "numpy._core.multiarray.scalar",
-        "numpy.core.multiarray._reconstruct",
-        "numpy._core.multiarray._reconstruct",
     }
 )
 
-# Names older ultralytics releases pickled, mapped to where the same class lives now
-# (the same renames ultralytics applies in `torch_safe_load`).
-_LEGACY_MODULES = {
-    "ultralytics.yolo.utils": "ultralytics.utils",
+# Names older releases pickled, and where the same thing lives now.
+_MOVED_MODULES = {
+    "__builtin__": "builtins",
+    "numpy._core.multiarray": "numpy.core.multiarray",
+    "ultralytics.yolo.utils": "ultralytics.utils",  # ultralytics 8.0
     "ultralytics.yolo.v8": "ultralytics.models.yolo",
     "ultralytics.yolo.data": "ultralytics.data",
 }
-_RENAMED_GLOBALS = {
-    "ultralytics.nn.modules.block.Silence": "torch.nn.modules.linear.Identity",
+_RENAMED = {
+    "ultralytics.nn.modules.block.Silence": "torch.nn.modules.linear.Identity",  # YOLOv9e
     "ultralytics.nn.tasks.YOLOv10DetectionModel": "ultralytics.nn.tasks.DetectionModel",
     "ultralytics.utils.loss.v10DetectLoss": "ultralytics.utils.loss.E2EDetectLoss",
+    # ultralytics up to 8.0.8x kept every layer in one module, ultralytics/nn/modules.py
+    **{f"ultralytics.nn.modules.{name.rpartition('.')[2]}": name for name in ULTRALYTICS_LAYERS},
 }
+
+# A layer's own `__setstate__` runs on the file's state: only these have been read and found to
+# set attributes and defaults, nothing more.
+_REVIEWED_SETSTATE = frozenset(
+    {
+        "torch.nn.modules.module.Module",
+        "torch.nn.modules.conv._ConvNd",
+        "torch.nn.modules.upsampling.Upsample",
+        "torch.nn.modules.activation.MultiheadAttention",
+    }
+)
+
+# Limits of the zip check: real checkpoints store their entries uncompressed.
+MAX_PICKLE_BYTES = 256 * 2**20
+MAX_TOTAL_BYTES = 16 * 2**30
+MAX_INFLATION = 20  # an entry may not inflate to more than this many times its stored size
+_INFLATION_FREE_BYTES = 2**20  # small entries may (a deflated data.pkl of a tiny model)
+_CHUNK = 2**22
 
 # Set before ultralytics is first imported: no DNS "online" probe, no pip auto-install.
 _ULTRALYTICS_ENV = {"YOLO_OFFLINE": "true", "YOLO_AUTOINSTALL": "false"}
-
-_LOAD_LOCK = threading.Lock()  # safe_globals() edits a process-wide list
-_PATCH_LOCK = threading.RLock()
 
 
 class CheckpointError(DetectorError):
@@ -94,7 +194,7 @@ class CheckpointError(DetectorError):
 
 
 class UnsafeCheckpointError(CheckpointError):
-    """The file names a global outside the allow-list; it was not unpickled."""
+    """The file asks for something outside the allow-list; nothing of it was unpickled."""
 
 
 class CorruptCheckpointError(CheckpointError):
@@ -129,30 +229,248 @@ def _disable_analytics() -> None:
             events.enabled = False
 
 
+def canonical_name(name: str) -> str:
+    """Where a pickled global lives today (old ultralytics and numpy module paths moved)."""
+    module, _, attribute = name.rpartition(".")
+    for old, new in _MOVED_MODULES.items():
+        if module == old or module.startswith(f"{old}."):
+            name = f"{new}{module[len(old) :]}.{attribute}"
+            break
+    return _RENAMED.get(name, name)
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checkpoint dict in `path`, unpickled with only allow-listed globals, on the CPU."""
+    """The checkpoint dict in `path`, unpickled under the allow-list, on the CPU."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         msg = f"model file {path} does not exist"
         raise CheckpointError(msg)
-    allowed = _allowed_globals(path)
-    with _LOAD_LOCK, torch.serialization.safe_globals(allowed + _numpy_dtype_classes()):
-        try:
-            checkpoint = torch.serialization.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as error:
-            if "global" in str(error).lower():
-                raise UnsafeCheckpointError(_refusal(path, _weights_only_reason(error))) from error
-            raise _corrupt(path, error) from error
-        except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as error:
-            raise _corrupt(path, error) from error
+    data = _checked_pickle(path)
+    try:
+        verify(data, POLICY)
+    except PickleRefusedError as refusal:
+        raise UnsafeCheckpointError(_refusal(path, str(refusal))) from None
+    except PickleDamagedError as damage:
+        raise _damaged(path, f"its pickle is damaged: {damage}", discard=False) from None
+    pickle_module = types.ModuleType("adetailer_restricted_pickle")
+    pickle_module.Unpickler = restricted_unpickler(data, POLICY, _resolve)  # type: ignore[attr-defined]
+    pickle_module.load = _no_legacy_load  # type: ignore[attr-defined]
+    try:
+        checkpoint = torch.serialization.load(
+            path, map_location="cpu", pickle_module=pickle_module, weights_only=False
+        )
+    except PickleRefusedError as refusal:
+        raise UnsafeCheckpointError(_refusal(path, str(refusal))) from None
+    except UnsafeCheckpointError:
+        raise
+    except RuntimeError as error:
+        if "explicit pickle_module" in str(error):  # TORCH_FORCE_WEIGHTS_ONLY_LOAD=1
+            msg = (
+                f"cannot load {path}: TORCH_FORCE_WEIGHTS_ONLY_LOAD is set, which keeps "
+                "ADetailer's own restricted loader from running; unset it"
+            )
+            raise CheckpointError(msg) from None
+        raise _damaged(path, _describe(error), discard=False) from None
+    except (EOFError, ValueError, TypeError, AttributeError, KeyError) as error:
+        raise _damaged(path, _describe(error), discard=False) from None
     if not isinstance(checkpoint, dict) or all(checkpoint.get(k) is None for k in ("model", "ema")):
         msg = (
             f"{path} is not an ultralytics model checkpoint (no 'model' in it); use a YOLO .pt file"
         )
         raise CheckpointError(msg)
     return checkpoint
+
+
+def _checked_pickle(path: Path) -> bytes:
+    """The bytes of the checkpoint's data.pkl, after the zip's layout and sizes were checked."""
+    with path.open("rb") as file:
+        head = file.read(4)
+    if head != b"PK\x03\x04":
+        if head[:1] == b"\x80":
+            reason = (
+                "it is in torch's legacy (non-zip) format, which is not accepted; "
+                "save it again with torch 1.6 or later"
+            )
+            raise CheckpointError(_refusal(path, reason))
+        raise _damaged(path, "not a zip file", discard=False)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            pickle_info = _check_layout(path, infos)
+            with archive.open(pickle_info) as stream:
+                data = stream.read(pickle_info.file_size + 1)
+            if len(data) != pickle_info.file_size:
+                reason = "its data.pkl is not the size the zip says"
+                raise UnsafeCheckpointError(_refusal(path, reason))
+            _check_checksums(archive, infos)
+    except zipfile.BadZipFile as error:  # ends early (an interrupted download), or bad CRC
+        raise _damaged(path, _describe(error), discard=True) from None
+    except (OSError, EOFError, ValueError) as error:
+        raise _damaged(path, _describe(error), discard=False) from None
+    return data
+
+
+def _check_layout(path: Path, infos: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
+    names = [info.filename for info in infos]
+    if not names:
+        raise CheckpointError(_refusal(path, "the zip is empty"))
+    if len(set(names)) != len(names):
+        raise UnsafeCheckpointError(_refusal(path, "the zip holds the same name twice"))
+    folder = names[0].split("/", 1)[0]
+    if any(not name.startswith(f"{folder}/") for name in names):
+        raise UnsafeCheckpointError(_refusal(path, "the zip holds more than one archive folder"))
+    if f"{folder}/constants.pkl" in names or any(n.startswith(f"{folder}/code/") for n in names):
+        raise UnsafeCheckpointError(_refusal(path, "it is a TorchScript archive, which runs code"))
+    total = 0
+    for info in infos:
+        total += info.file_size
+        inflated = info.file_size > max(_INFLATION_FREE_BYTES, info.compress_size * MAX_INFLATION)
+        if inflated or total > MAX_TOTAL_BYTES:
+            reason = f"{info.filename} would inflate to {info.file_size} bytes (a zip bomb)"
+            raise UnsafeCheckpointError(_refusal(path, reason))
+    by_name = dict(zip(names, infos, strict=True))
+    pickle_info = by_name.get(f"{folder}/data.pkl")
+    if pickle_info is None:
+        reason = "the zip has no data.pkl: it is not a torch checkpoint"
+        raise CheckpointError(_refusal(path, reason))
+    if pickle_info.file_size > MAX_PICKLE_BYTES:
+        reason = f"its data.pkl is {pickle_info.file_size} bytes, more than any model needs"
+        raise UnsafeCheckpointError(_refusal(path, reason))
+    return pickle_info
+
+
+def _check_checksums(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Read every entry once, so that zipfile checks its CRC (torch's reader does not: a flipped
+    byte in a weight would load as a wrong model). Raises BadZipFile on a mismatch."""
+    for info in infos:
+        with archive.open(info) as stream:
+            while stream.read(_CHUNK):
+                pass
+
+
+def _no_legacy_load(*args: Any, **kwargs: Any) -> Any:
+    msg = "torch's legacy (non-zip) format is not accepted"
+    raise PickleRefusedError(msg)
+
+
+# --- what the restricted unpickler hands out -------------------------------------------------
+
+
+def _resolve(canonical: str) -> Any:
+    """The object for an allowed canonical name, checked again now that it is imported."""
+    value = _import_dotted(canonical)
+    if canonical in REBUILDABLE:
+        _check_rebuildable(canonical, value)
+    return value
+
+
+def _check_rebuildable(name: str, cls: Any) -> None:
+    """A layer class is rebuilt with `cls.__new__` and filled by its `__setstate__`: refuse one
+    whose installed version does more there than the versions that were reviewed."""
+    if not isinstance(cls, type):
+        msg = f"it names {name}, which is not a class in this installation"
+        raise PickleRefusedError(msg)
+    if cls.__new__ is not object.__new__:
+        msg = f"it names {name}, whose __new__ has not been reviewed"
+        raise PickleRefusedError(msg)
+    owner = next((k for k in cls.__mro__ if "__setstate__" in vars(k)), None)
+    if owner is not None and f"{owner.__module__}.{owner.__qualname__}" not in _REVIEWED_SETSTATE:
+        msg = f"it names {name}, whose __setstate__ has not been reviewed"
+        raise PickleRefusedError(msg)
+
+
+def _import_dotted(dotted: str) -> Any:
+    """The object at `package.module.Class` (or a nested `Class.Inner`)."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        if module_name.startswith("ultralytics"):
+            import_ultralytics()
+        try:
+            value: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                value = getattr(value, attribute)
+        except AttributeError:
+            break
+        return value
+    msg = f"it names {dotted}, which this installation cannot provide"
+    raise PickleRefusedError(msg)
+
+
+def _rebuild_tensor(
+    storage: Any,
+    storage_offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    requires_grad: bool,
+    backward_hooks: Any,
+    metadata: Any = None,
+) -> Any:
+    """torch's `_rebuild_tensor_v2`, for tensors without hooks or metadata (what models hold)."""
+    import torch
+
+    _no_hooks(backward_hooks)
+    if metadata:
+        msg = "it attaches metadata to a tensor"
+        raise PickleRefusedError(msg)
+    return torch._utils._rebuild_tensor_v2(
+        storage, storage_offset, size, stride, requires_grad, OrderedDict()
+    )
+
+
+def _rebuild_parameter(data: Any, requires_grad: bool, backward_hooks: Any) -> Any:
+    import torch
+
+    _no_hooks(backward_hooks)
+    return torch._utils._rebuild_parameter(data, requires_grad, OrderedDict())
+
+
+def _no_hooks(hooks: Any) -> None:
+    # torch's own comment: the hooks are expected to be empty; a hook would run on backward
+    if not isinstance(hooks, OrderedDict) or hooks:
+        msg = "it attaches backward hooks to a tensor"
+        raise PickleRefusedError(msg)
+
+
+def _encode(text: Any, encoding: Any = "utf-8", *args: Any) -> bytes:
+    """`_codecs.encode` as protocol 2 uses it for bytes: latin-1 text to bytes, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or args:
+        msg = "it calls _codecs.encode other than for bytes"
+        raise PickleRefusedError(msg)
+    return text.encode("latin-1")
+
+
+def _getattr(owner: Any, name: Any) -> Any:
+    """`builtins.getattr` for the pairs in ATTRIBUTES only (the verifier checked the names; this
+    checks the objects, which the unpickler resolved)."""
+    for owner_name, attribute in ATTRIBUTES:
+        if name == attribute and owner is _import_dotted(owner_name):
+            return getattr(owner, name)
+    msg = f"it calls getattr for {name!r}"
+    raise PickleRefusedError(msg)
+
+
+POLICY = Policy(
+    rebuildable=REBUILDABLE,
+    callable=CALLABLE,
+    data=DATA,
+    attributes=ATTRIBUTES,
+    rename=canonical_name,
+    replacements={
+        "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
+        "torch._utils._rebuild_parameter": _rebuild_parameter,
+        "_codecs.encode": _encode,
+        GETATTR: _getattr,
+    },
+)
+
+
+# --- building the YOLO ---------------------------------------------------------------------
 
 
 def load_yolo(path: str | os.PathLike[str]) -> YOLO:
@@ -179,7 +497,8 @@ def load_yolo(path: str | os.PathLike[str]) -> YOLO:
 
 
 class _CheckpointHandOver:
-    """Stands in for `torch_safe_load` while a YOLO is built: returns the checkpoint we loaded."""
+    """Stands in for `torch_safe_load` while a YOLO is built: returns the checkpoint we loaded
+    (ultralytics' own would also try to download the file when it is not found)."""
 
     def __init__(self, path: Path, checkpoint: dict[str, Any]) -> None:
         self.path = path
@@ -196,122 +515,25 @@ class _CheckpointHandOver:
         return self.checkpoint, str(self.path)
 
 
-@contextlib.contextmanager
-def patched_for_this_thread(owner: ModuleType, name: str, replacement: Any) -> Iterator[None]:
-    """Replace `owner.name` for the calling thread only, for the duration of the block.
-
-    ultralytics offers no hook where we need one (which checkpoint to unpickle, which device to
-    use), so the one function it calls there is replaced. Other threads (another extension
-    using ultralytics meanwhile) still reach the original, and patches never overlap (lock).
-    """
-    original = getattr(owner, name)
-    thread = threading.get_ident()
-
-    def dispatch(*args: Any, **kwargs: Any) -> Any:
-        chosen = replacement if threading.get_ident() == thread else original
-        return chosen(*args, **kwargs)
-
-    with _PATCH_LOCK:
-        setattr(owner, name, dispatch)
-        try:
-            yield
-        finally:
-            setattr(owner, name, original)
+# --- messages ------------------------------------------------------------------------------
 
 
-def _allowed_globals(path: Path) -> list[tuple[Any, str]]:
-    """(object, pickled name) for every global in the file, or a refusal naming the first bad one."""
-    import torch
-
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except (
-        RuntimeError,
-        EOFError,
-        ValueError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-    ) as error:
-        raise _corrupt(path, error) from error
-    return [(_resolve_global(path, name), name) for name in sorted(names)]
-
-
-def _resolve_global(path: Path, name: str) -> Any:
-    canonical = _canonical_name(name)
-    explicit = canonical in _EXPLICIT_GLOBALS
-    if not explicit and not canonical.startswith(_CLASS_PREFIXES):
-        raise UnsafeCheckpointError(_refusal(path, f"it contains {name}, which is not allowed"))
-    try:
-        value = _import_dotted(canonical)
-    except (ImportError, AttributeError) as error:
-        reason = f"it contains {name}, which this installation cannot provide ({error})"
-        raise UnsafeCheckpointError(_refusal(path, reason)) from error
-    if explicit:
-        return value
-    defined_in = getattr(value, "__module__", "") or ""
-    if not isinstance(value, type) or not f"{defined_in}.".startswith(_CLASS_PREFIXES):
-        raise UnsafeCheckpointError(
-            _refusal(path, f"it contains {name}, which is not a model class")
-        )
-    return value
-
-
-def _canonical_name(name: str) -> str:
-    if name in _RENAMED_GLOBALS:
-        return _RENAMED_GLOBALS[name]
-    for old, new in _LEGACY_MODULES.items():
-        if name.startswith(f"{old}."):
-            return new + name[len(old) :]
-    return name
-
-
-def _import_dotted(dotted: str) -> Any:
-    """The object at `package.module.Class` (or a nested `Class.Inner`)."""
-    parts = dotted.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
-        if module_name.startswith("ultralytics"):
-            import_ultralytics()
-        try:
-            value: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        for attribute in parts[split:]:
-            value = getattr(value, attribute)
-        return value
-    msg = f"no module for {dotted}"
-    raise ImportError(msg)
-
-
-def _numpy_dtype_classes() -> list[Any]:
-    """numpy's per-dtype classes: unpickling a numpy scalar builds one, unnamed in the file."""
-    try:
-        import numpy.dtypes
-    except ImportError:
-        return []
-    return [getattr(numpy.dtypes, name) for name in numpy.dtypes.__all__]
-
-
-def _weights_only_reason(error: BaseException) -> str:
-    """The one informative line of torch's long weights_only message."""
-    for line in str(error).splitlines():
-        if "global" in line.lower() and line.strip():
-            return line.strip()
-    return str(error).splitlines()[0]
-
-
-def _first_sentence(error: BaseException) -> str:
-    return first_line(error).split(". ")[0].rstrip(".")
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {first_line(error).split('. ')[0].rstrip('.')}"
 
 
 def _refusal(path: Path, reason: str) -> str:
-    return f"refused to load {path}: {reason}; the file was not loaded (only ultralytics model checkpoints are accepted)"
+    return (
+        f"refused to load {path}: {reason}; the file was not loaded "
+        "(only ultralytics model checkpoints are accepted)"
+    )
 
 
-def _corrupt(path: Path, error: BaseException) -> CorruptCheckpointError:
-    """The error for a damaged file; a copy in the Hub cache is removed so it is fetched again."""
-    detail = f"{type(error).__name__}: {_first_sentence(error)}"
-    if discard_cached_file(path):
+def _damaged(path: Path, detail: str, *, discard: bool) -> CorruptCheckpointError:
+    """The error for a damaged file. Only damage that a download leaves (a zip that ends early,
+    a checksum that fails) removes a copy in the Hub cache, so the next use fetches it again;
+    a file that is whole but wrong may be crafted, and stays for the user to look at."""
+    if discard and discard_cached_file(path):
         advice = "it was removed from the download cache, and the next use downloads it again"
     else:
         advice = "delete it and download it again, or copy it again"

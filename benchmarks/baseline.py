@@ -160,7 +160,7 @@ def acquire_reloaded(args: TabArgs, registry: ModelRegistry, image: Image.Image)
     from ultralytics.utils.checks import check_imgsz
 
     from adetailer.detectors.yolo import YoloDetector, resolve_device
-    from adetailer.safe_torch import patched_for_this_thread
+    from adetailer.thread_patch import patched_for_this_thread
 
     path = str(entry.path)
     device = resolve_device("")

@@ -34,7 +34,8 @@ from adetailer.detections import Detection, Detections
 from adetailer.detectors.base import DetectorError, check_confidence
 from adetailer.downloads import offline_requested
 from adetailer.images import ensure_rgb
-from adetailer.safe_torch import load_yolo, patched_for_this_thread
+from adetailer.safe_torch import load_yolo
+from adetailer.thread_patch import patched_for_this_thread
 
 if TYPE_CHECKING:
     import torch
