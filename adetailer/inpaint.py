@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,3 +198,40 @@ def plan_jobs(detections: Detections, args: TabArgs, settings: JobSettings) -> l
             )
         )
     return jobs
+
+
+def boxes_overlap(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Two (x1, y1, x2, y2) boxes, x2/y2 exclusive, share at least one pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def plan_batches(
+    jobs: Sequence[InpaintJob],
+    regions: Sequence[Sequence[float]],
+    keys: Sequence[Hashable],
+    limit: int,
+) -> list[list[int]]:
+    """Positions of `jobs` grouped into batches that can be redrawn in one call, in job order.
+
+    A batch holds consecutive jobs with equal keys (what one call must share: size, prompt
+    length, LoRAs) whose regions (what each job reads and writes) do not overlap. Such jobs
+    do not see each other's pixels, so drawing them at once gives what drawing them one after
+    another gives; a job whose region overlaps an earlier one's starts a new batch and sees
+    its result, as in the web UI.
+    """
+    if not len(jobs) == len(regions) == len(keys):
+        msg = "plan_batches needs one region and one key per job"
+        raise ValueError(msg)
+    batches: list[list[int]] = []
+    for position in range(len(jobs)):
+        current = batches[-1] if batches else None
+        if (
+            current is not None
+            and len(current) < max(1, limit)
+            and keys[current[0]] == keys[position]
+            and not any(boxes_overlap(regions[p], regions[position]) for p in current)
+        ):
+            current.append(position)
+        else:
+            batches.append([position])
+    return batches

@@ -91,20 +91,48 @@ def run_jobs(
     the run with the image as far as it got. Other errors propagate: the caller keeps the
     image it started with.
     """
+    return run_batches(
+        image,
+        [[job] for job in jobs],
+        lambda current, batch: inpaint(current, batch[0]),
+        should_stop=should_stop,
+        recoverable=recoverable,
+    )
+
+
+class BatchInpainter(Protocol):
+    """Redraws several jobs whose regions do not overlap in one pass (see `inpaint.plan_batches`).
+
+    Returns the image with every job of the batch pasted in, or None when the host stopped.
+    """
+
+    def __call__(self, image: Image.Image, jobs: Sequence[InpaintJob]) -> Image.Image | None: ...
+
+
+def run_batches(
+    image: Image.Image,
+    batches: Sequence[Sequence[InpaintJob]],
+    inpaint: BatchInpainter,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    recoverable: tuple[type[BaseException], ...] = (),
+) -> DetailResult:
+    """`run_jobs` for batches: each batch is drawn on the result of the batches before it."""
     result = DetailResult(image)
-    for job in jobs:
+    for batch in batches:
         if should_stop():
             result.stopped = True
             break
         try:
-            redrawn = inpaint(result.image, job)
+            redrawn = inpaint(result.image, batch)
         except recoverable as exc:
-            logger.warning("ADetailer: detection %d skipped: %s", job.index + 1, exc)
-            result.failed.append((job, str(exc)))
+            for job in batch:
+                logger.warning("ADetailer: detection %d skipped: %s", job.index + 1, exc)
+                result.failed.append((job, str(exc)))
             continue
         if redrawn is None:
             result.stopped = True
             break
         result.image = redrawn
-        result.done.append(job)
+        result.done.extend(batch)
     return result

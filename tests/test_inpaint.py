@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -144,3 +145,49 @@ def test_a_random_seed_is_drawn_per_detection_and_only_for_random_tokens():
     )
     assert [j.seed for j in jobs] == [3]
     assert calls == []  # a skipped detection draws nothing
+
+
+@st.composite
+def _regions(draw):
+    count = draw(st.integers(1, 8))
+    regions = []
+    for _ in range(count):
+        x1, y1 = draw(st.integers(0, 30)), draw(st.integers(0, 30))
+        regions.append((x1, y1, x1 + draw(st.integers(1, 12)), y1 + draw(st.integers(1, 12))))
+    keys = draw(st.lists(st.sampled_from("ab"), min_size=count, max_size=count))
+    return regions, keys
+
+
+def _draw_region(canvas, region, index):
+    """A stand-in redraw that depends on what it reads: the region's sum plus the job's number."""
+    x1, y1, x2, y2 = region
+    canvas[y1:y2, x1:x2] = (int(canvas[y1:y2, x1:x2].sum()) * 7 + index + 1) % 1000
+
+
+@given(_regions(), st.integers(1, 4))
+def test_batches_draw_what_one_by_one_draws(regions_keys, limit):
+    from adetailer.inpaint import boxes_overlap, plan_batches
+
+    regions, keys = regions_keys
+    jobs = list(range(len(regions)))  # plan_batches only counts them
+    batches = plan_batches(jobs, regions, keys, limit)
+    assert [p for batch in batches for p in batch] == jobs
+    for batch in batches:
+        assert len(batch) <= limit
+        assert len({keys[p] for p in batch}) == 1
+        assert not any(boxes_overlap(regions[a], regions[b]) for a in batch for b in batch if a < b)
+
+    rng = np.random.default_rng(0)
+    start = rng.integers(0, 9, (48, 48))
+    one_by_one = start.copy()
+    for index, region in enumerate(regions):
+        _draw_region(one_by_one, region, index)
+    batched = start.copy()
+    for batch in batches:
+        source = batched.copy()  # every job of a batch reads the image from before the batch
+        for p in batch:
+            drawn = source.copy()
+            _draw_region(drawn, regions[p], p)
+            x1, y1, x2, y2 = regions[p]
+            batched[y1:y2, x1:x2] = drawn[y1:y2, x1:x2]
+    assert (batched == one_by_one).all()
