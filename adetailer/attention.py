@@ -130,3 +130,65 @@ def extract_networks(prompt: str) -> tuple[str, list[NetworkTag]]:
         return ""
 
     return _EXTRA_NETWORK.sub(take, prompt), tags
+
+
+CHUNK_LENGTH = 75  # tokens per chunk, between the start and end tokens CLIP adds
+COMMA_BACKTRACK = 20  # A1111's "prompt word wrap length limit" default
+
+
+@dataclass
+class Chunk:
+    """Up to 75 tokens and their weights (the start, end and padding tokens come later)."""
+
+    tokens: list[int]
+    weights: list[float]
+
+
+def chunk_tokens(
+    parts: list[tuple[list[int], float] | None],
+    comma: int,
+    length: int = CHUNK_LENGTH,
+    backtrack: int = COMMA_BACKTRACK,
+) -> list[Chunk]:
+    """Split weighted token runs into chunks the way A1111 does; `None` is a BREAK.
+
+    A chunk ends at `length` tokens, or at a BREAK. When a full chunk had a comma within its
+    last `backtrack` tokens, the words after that comma move to the next chunk, so a phrase
+    is not cut in two. There is always at least one chunk.
+    """
+    chunks: list[Chunk] = []
+    current = Chunk([], [])
+    last_comma = -1
+
+    def close() -> None:
+        nonlocal current, last_comma
+        chunks.append(current)
+        current = Chunk([], [])
+        last_comma = -1
+
+    for part in parts:
+        if part is None:
+            close()
+            continue
+        tokens, weight = part
+        for token in tokens:
+            if token == comma:
+                last_comma = len(current.tokens)
+            elif (
+                backtrack
+                and len(current.tokens) == length
+                and last_comma != -1
+                and len(current.tokens) - last_comma <= backtrack
+            ):
+                cut = last_comma + 1
+                moved = Chunk(current.tokens[cut:], current.weights[cut:])
+                current.tokens, current.weights = current.tokens[:cut], current.weights[:cut]
+                close()
+                current = moved
+            if len(current.tokens) == length:
+                close()
+            current.tokens.append(token)
+            current.weights.append(weight)
+    if current.tokens or not chunks:
+        close()
+    return chunks

@@ -1,6 +1,7 @@
 """`python -m adetailer`: detection and masks without the web UI.
 
     python -m adetailer detect PATH... [--model NAME] [--confidence X] [--tiles] [--out DIR]
+    python -m adetailer detail PATH... --checkpoint CKPT [--out DIR]  (see detail_command)
     python -m adetailer models
 
 Exit code 2 with one line on stderr for anything the user has to fix (unknown model, unreadable
@@ -88,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--y-offset", type=int, default=0, help="positive moves the masks up")
     detect.add_argument("--dilate-erode", type=int, default=4, help="negative erodes")
     detect.add_argument("--mask-merge-invert", default="None", choices=MASK_MERGE_INVERT)
+
+    from adetailer.detail_command import add_parser as add_detail_parser
+
+    add_detail_parser(commands, models_help)
 
     models = commands.add_parser("models", help="list every model name, its kind and source")
     models.add_argument("--models-dir", type=Path, default=None, help=models_help)
@@ -210,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = parser.parse_args(argv)
         if options.command == "detect":
             return run_detect(options)
+        if options.command == "detail":
+            from adetailer.detail_command import run_detail
+
+            return run_detail(options)
         return run_models(options)
     except UsageError as exc:
         print(f"adetailer: error: {exc}", file=sys.stderr)

@@ -123,18 +123,24 @@ def crop_and_resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 @dataclass(frozen=True, eq=False)
 class Crop:
-    """One job's region, what the redraw gets, and what the paste needs."""
+    """One job's region and what the paste needs; it depends on the mask only, not on pixels."""
 
     box: IntBox  # x1, y1, x2, y2 in the image: nothing outside it changes
     size: tuple[int, int]  # the processing (width, height)
-    image: Image.Image  # the crop of the image at the processing size
     mask: Image.Image  # the crop of the blurred mask at the processing size ("L")
     overlay: np.ndarray  # uint8 (height, width) of the whole image: how much of the redraw shows
     whole_picture: bool = False  # "inpaint whole picture": the image was stretched, not cropped
 
+    def take(self, image: Image.Image) -> Image.Image:
+        """What the redraw starts from: the region of `image` at the processing size."""
+        if self.whole_picture:
+            return (
+                image.resize(self.size, Image.LANCZOS) if image.size != self.size else image.copy()
+            )
+        return resize_and_fill(image.crop(self.box), self.size)
+
 
 def prepare_crop(
-    image: Image.Image,
     mask: np.ndarray,
     *,
     blur: int,
@@ -148,22 +154,16 @@ def prepare_crop(
         box = crop_box(blurred, padding, size)
         if box is None:
             return None
-        region = image.crop(box)
-        return Crop(
-            box,
-            size,
-            resize_and_fill(region, size),
-            resize_and_fill(Image.fromarray(blurred[box[1] : box[3], box[0] : box[2]]), size),
-            blurred,
-        )
+        region = Image.fromarray(blurred[box[1] : box[3], box[0] : box[2]])
+        return Crop(box, size, resize_and_fill(region, size), blurred)
     if not blurred.any():
         return None
     # "whole picture": the image is stretched to the processing size; the overlay is doubled
     doubled = np.clip(blurred.astype(np.uint16) * 2, 0, 255).astype(np.uint8)
+    height, width = mask.shape
     return Crop(
-        (0, 0, image.width, image.height),
+        (0, 0, width, height),
         size,
-        image.resize(size, Image.LANCZOS) if image.size != size else image.copy(),
         Image.fromarray(blurred).resize(size, Image.LANCZOS),
         doubled,
         whole_picture=True,

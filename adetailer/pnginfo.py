@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, PngImagePlugin
+
+from adetailer.args import TabArgs
+from adetailer.infotext import DETECTIONS_KEY, WARNINGS_KEY, to_infotext_params
 
 PARAMETERS = "parameters"
 _EXIF_IFD = 0x8769
@@ -116,3 +119,31 @@ def png_info(text: str) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     info.add_text(PARAMETERS, text)
     return info
+
+
+def detailed_infotext(
+    source: Infotext | None,
+    prompt: str,
+    negative_prompt: str,
+    generation: Mapping[str, Any],
+    tabs: Sequence[tuple[int, TabArgs]],
+    records: Sequence[Mapping[str, Any]] = (),
+    warnings: Sequence[str] = (),
+) -> str:
+    """A detailed image's infotext: the source's parameters with this run's `generation` values
+    (Steps, Sampler, Seed, ...), then ADetailer's keys as the web UI writes them.
+
+    Keys of an earlier ADetailer run in the source are dropped: the new ones describe the image.
+    """
+    params: dict[str, Any] = {}
+    if source is not None:
+        params = {k: v for k, v in source.params.items() if not k.startswith("ADetailer ")}
+    params |= dict(generation)
+    params |= to_infotext_params(tabs)
+    if records:
+        params[DETECTIONS_KEY] = json.dumps(
+            list(records), ensure_ascii=False, separators=(",", ":")
+        )
+    if warnings:
+        params[WARNINGS_KEY] = " | ".join(warnings)
+    return format_infotext(prompt, negative_prompt, params)

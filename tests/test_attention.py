@@ -72,3 +72,32 @@ def test_lora_tags_are_taken_out_with_their_weights():
     ]
     with pytest.raises(ValueError, match="must be numbers"):
         extract_networks("<lora:x:strong>")
+
+
+def test_chunks_follow_the_web_ui():
+    from adetailer.attention import chunk_tokens
+
+    comma = 267
+    # 80 plain tokens: 75, then 5
+    chunks = chunk_tokens([(list(range(1, 81)), 1.0)], comma)
+    assert [len(c.tokens) for c in chunks] == [75, 5]
+    # a comma 10 tokens before the end of a full chunk: the last words move on
+    tokens = [*range(1, 66), comma, *range(100, 120)]
+    chunks = chunk_tokens([(tokens, 1.2)], comma)
+    assert chunks[0].tokens[-1] == comma
+    assert len(chunks[0].tokens) == 66
+    assert chunks[1].tokens[0] == 100
+    assert all(w == 1.2 for c in chunks for w in c.weights)
+    # BREAK closes a chunk; an empty prompt is one empty chunk
+    chunks = chunk_tokens([([1, 2], 1.0), None, ([3], 1.0)], comma)
+    assert [c.tokens for c in chunks] == [[1, 2], [3]]
+    assert [c.tokens for c in chunk_tokens([], comma)] == [[]]
+
+
+@given(st.lists(st.integers(1, 300), max_size=400))
+def test_chunks_keep_every_token_in_order(tokens):
+    from adetailer.attention import chunk_tokens
+
+    chunks = chunk_tokens([(tokens, 1.0)], comma=267)
+    assert [t for c in chunks for t in c.tokens] == tokens
+    assert all(len(c.tokens) <= 75 for c in chunks)

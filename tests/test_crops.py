@@ -64,11 +64,11 @@ def test_paste_changes_only_the_blurred_mask_inside_the_crop():
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 255, (100, 160, 3), dtype=np.uint8))
     mask = _rect_mask((160, 100), (60, 30, 90, 60))
-    crop = prepare_crop(image, mask, blur=4, size=(64, 64), padding=8)
+    crop = prepare_crop(mask, blur=4, size=(64, 64), padding=8)
     assert crop is not None
     x1, y1, x2, y2 = crop.box
     assert (x2 - x1) == (y2 - y1)  # the processing aspect
-    assert crop.image.size == crop.mask.size == (64, 64)
+    assert crop.take(image).size == crop.mask.size == (64, 64)
     redrawn = Image.new("RGB", (64, 64), (255, 0, 0))
     result = np.asarray(paste(image, redrawn, crop)).astype(int)
     original = np.asarray(image).astype(int)
@@ -84,10 +84,10 @@ def test_paste_changes_only_the_blurred_mask_inside_the_crop():
 def test_whole_picture_redraws_at_the_processing_size_and_pastes_through_the_doubled_mask():
     image = Image.new("RGB", (80, 40), (10, 20, 30))
     mask = _rect_mask((80, 40), (10, 10, 20, 20))
-    crop = prepare_crop(image, mask, blur=2, size=(64, 64), only_masked=False)
+    crop = prepare_crop(mask, blur=2, size=(64, 64), only_masked=False)
     assert crop is not None
     assert crop.whole_picture
-    assert crop.image.size == (64, 64)
+    assert crop.take(image).size == (64, 64)
     assert crop.box == (0, 0, 80, 40)
     result = np.asarray(paste(image, Image.new("RGB", (64, 64), (200, 200, 200)), crop))
     assert (result[15, 15] == 200).all()
@@ -95,5 +95,4 @@ def test_whole_picture_redraws_at_the_processing_size_and_pastes_through_the_dou
 
 
 def test_an_empty_mask_has_no_crop():
-    image = Image.new("RGB", (32, 32))
-    assert prepare_crop(image, np.zeros((32, 32), bool), blur=4, size=(64, 64)) is None
+    assert prepare_crop(np.zeros((32, 32), bool), blur=4, size=(64, 64)) is None
