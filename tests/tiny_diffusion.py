@@ -39,6 +39,20 @@ def _text_config(spec: dict[str, int], act: str, projection: int | None = None) 
     )
 
 
+def _text_encoder(cls: Any, config: Any) -> Any:
+    """Random weights, with the layer norms' biases random too, as in a trained encoder.
+
+    With zero biases the final layer norm leaves every token at mean 0, a case no real model
+    has (A1111's weighting divides by that mean).
+    """
+    model = cls(config)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.bias.normal_(0.0, 0.1)
+    return model
+
+
 def _vae() -> Any:
     from diffusers import AutoencoderKL
 
@@ -86,7 +100,7 @@ def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0)
         )
         return StableDiffusionInpaintPipeline(
             vae=_vae(),
-            text_encoder=CLIPTextModel(_text_config(SD1_TEXT, "quick_gelu")),
+            text_encoder=_text_encoder(CLIPTextModel, _text_config(SD1_TEXT, "quick_gelu")),
             tokenizer=clip_tokenizer(),
             unet=unet,
             scheduler=scheduler,
@@ -114,8 +128,10 @@ def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0)
     )
     return StableDiffusionXLInpaintPipeline(
         vae=_vae(),
-        text_encoder=CLIPTextModel(_text_config(SDXL_TEXT_1, "quick_gelu")),
-        text_encoder_2=CLIPTextModelWithProjection(_text_config(SDXL_TEXT_2, "gelu", pooled)),
+        text_encoder=_text_encoder(CLIPTextModel, _text_config(SDXL_TEXT_1, "quick_gelu")),
+        text_encoder_2=_text_encoder(
+            CLIPTextModelWithProjection, _text_config(SDXL_TEXT_2, "gelu", pooled)
+        ),
         tokenizer=clip_tokenizer(),
         tokenizer_2=clip_tokenizer("!"),
         unet=unet,

@@ -98,9 +98,12 @@ class PromptEncoder:
         else:
             z = out.last_hidden_state
         multipliers = torch.tensor(weights, dtype=z.dtype, device=device)
-        original = z.float().mean(dim=(1, 2), keepdim=True)
-        z = z * multipliers[..., None]
-        scaled = z.float().mean(dim=(1, 2), keepdim=True)
-        z = (z.float() * (original / scaled)).to(z.dtype)
+        if bool((multipliers != 1).any()):
+            original = z.float().mean(dim=(1, 2), keepdim=True)
+            z = z * multipliers[..., None]
+            scaled = z.float().mean(dim=(1, 2), keepdim=True)
+            # a chunk whose mean is 0 has nothing to restore (and 0/0 would be NaN)
+            ratio = torch.where(scaled == 0, torch.ones_like(scaled), original / scaled)
+            z = (z.float() * ratio).to(z.dtype)
         pooled = getattr(out, "text_embeds", None)
         return z.reshape(1, -1, z.shape[-1]), (pooled[:1] if pooled is not None else None)
