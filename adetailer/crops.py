@@ -23,6 +23,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from adetailer.color_match import COLOR_MATCH_NONE
+from adetailer.color_match import paste as paste_through_mask
+
 IntBox = tuple[int, int, int, int]
 
 
@@ -170,19 +173,18 @@ def prepare_crop(
     )
 
 
-def paste(image: Image.Image, redrawn: Image.Image, crop: Crop) -> Image.Image:
-    """`redrawn` (at the processing size) put back into `image` through the blurred mask."""
+def paste(
+    image: Image.Image, redrawn: Image.Image, crop: Crop, color_match: str = COLOR_MATCH_NONE
+) -> Image.Image:
+    """`redrawn` (at the processing size) put back into `image` through the blurred mask.
+
+    As A1111 uncrops: the redraw is scaled to cover the crop (its overflow cut evenly), then
+    blended through the overlay (`color_match.paste`, which first matches its colours when
+    `color_match` asks for it). Where the overlay is 0 the original stays exactly.
+    """
     x1, y1, x2, y2 = crop.box
     if crop.whole_picture:
         back = redrawn.resize(image.size, Image.LANCZOS) if redrawn.size != image.size else redrawn
     else:
         back = crop_and_resize(redrawn, (x2 - x1, y2 - y1))
-    result = np.asarray(image.convert("RGB")).copy()
-    region = result[y1:y2, x1:x2].astype(np.float32)
-    alpha = crop.overlay[y1:y2, x1:x2, None].astype(np.float32) / 255.0
-    drawn = np.asarray(back.convert("RGB"), dtype=np.float32)
-    mixed = np.rint(region * (1.0 - alpha) + drawn * alpha).astype(np.uint8)
-    untouched = crop.overlay[y1:y2, x1:x2] == 0  # exactly the original there, not a rounding of it
-    mixed[untouched] = result[y1:y2, x1:x2][untouched]
-    result[y1:y2, x1:x2] = mixed
-    return Image.fromarray(result, mode="RGB")
+    return paste_through_mask(image, back, Image.fromarray(crop.overlay), crop.box, color_match)
