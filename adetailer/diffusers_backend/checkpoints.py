@@ -40,6 +40,8 @@ from adetailer.diffusers_backend.architectures import (
     TextEncoderSpec,
     architecture,
 )
+from adetailer.safe_pickle import PickleDamagedError, PickleRefusedError, Policy, verify
+from adetailer.safe_torch import DATA as TORCH_DATA
 
 if TYPE_CHECKING:
     import torch
@@ -145,23 +147,40 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     raise CheckpointError(msg)
 
 
-def _read_ckpt(path: Path) -> dict[str, Any]:
-    """torch's weights-only unpickler with its default allow-list only: tensors, dicts, numbers.
+# What a state dict's pickle may name: the dicts, torch's tensor rebuilders and storage types.
+STATE_DICT_POLICY = Policy(
+    rebuildable=frozenset(),
+    callable=frozenset(
+        {
+            "collections.OrderedDict",
+            "torch._utils._rebuild_tensor_v2",
+            "torch._utils._rebuild_parameter",
+            "_codecs.encode",
+        }
+    ),
+    data=frozenset(name for name in TORCH_DATA if name.startswith("torch.")),
+)
 
-    A `.ckpt` that names any other global (a training callback, a class, a function) is refused
-    before anything of it is built; such files can be converted to `.safetensors` elsewhere.
+
+def _read_ckpt(path: Path) -> dict[str, Any]:
+    """A `.ckpt` holding weights only; one that names anything else is refused unread.
+
+    Two locks: the pickle is first checked opcode by opcode against `STATE_DICT_POLICY` (the
+    project's verifier, `adetailer.safe_pickle`), then loaded by torch's weights-only
+    unpickler with its default allow-list and nothing added. A training checkpoint that kept
+    its callbacks or other objects is refused; it can be converted to `.safetensors` elsewhere.
     """
     import torch
 
+    reason = _unsafe_reason(path)
+    if reason:
+        msg = f"refused to load {path}: {reason}; only plain weights are read from a .ckpt (convert it to .safetensors)"
+        raise CheckpointError(msg)
     try:
         loaded = torch.serialization.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = next(
-            (line.strip() for line in str(exc).splitlines() if "global" in line.lower()),
-            str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-        )
-        msg = f"refused to load {path}: it holds more than weights ({reason}); convert it to .safetensors"
-        raise CheckpointError(msg) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"refused to load {path}: {first}") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"{path} is damaged or not a checkpoint ({first})") from None
@@ -169,6 +188,30 @@ def _read_ckpt(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: no state dict in this .ckpt")
     return {k: v for k, v in state.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+
+
+def _unsafe_reason(path: Path) -> str | None:
+    """Why the `.ckpt`'s pickle may not be loaded, or None; checked before anything is built."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            pickles = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+            if len(pickles) != 1:
+                return f"it holds {len(pickles)} pickles, not one"
+            if any("/code/" in n or n.endswith(".py") for n in names):
+                return "it holds TorchScript code"
+            data = archive.read(pickles[0])
+    except zipfile.BadZipFile:
+        return "it is not a zip (torch's legacy format, which is not accepted)"
+    except OSError as exc:
+        return f"it cannot be read ({exc})"
+    try:
+        verify(data, STATE_DICT_POLICY)
+    except PickleRefusedError as exc:
+        return str(exc)
+    except PickleDamagedError as exc:
+        return f"its pickle is damaged ({exc})"
+    return None
 
 
 # --- the CLIP tokenizer -----------------------------------------------------------------------
