@@ -4,6 +4,8 @@ Nothing installed may move a package the web UI pinned: pip runs with constraint
 torch, numpy, pillow, protobuf and the web UI's other pins at their installed versions (for
 example, ultralytics 8.4 would pull httpx >= 0.28 where A1111 1.10 pins 0.24.1, a new OpenCV
 would pull numpy 2, and mediapipe 0.10.13 and later protobuf 4 where A1111 pins 3.20.0).
+The same constraints bound what the requirements pull in (jax, OpenCV) so that pip resolves at
+once instead of downloading release after release.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ HELD = (
     "huggingface_hub",
     "protobuf",
 )
+# What the requirements pull in and numpy 1 (A1111 1.10 pins 1.26) bounds: mediapipe needs jax and
+# jaxlib at any version, and jax 0.7.2 and later need numpy 2. Without the bound pip downloads
+# each newer jaxlib (~80 MB) only to find that out; constraints, so nothing extra is installed.
+FOR_NUMPY_1 = ("jax<0.7.2", "jaxlib<0.7.2", "ml_dtypes<0.6")
+# One cv2 package, installed by each of these (mediapipe needs the contrib build, ultralytics the
+# plain one): a new one is held at the release already installed, else below 4.12 (numpy 2).
+OPENCV = ("opencv-python", "opencv-contrib-python", "opencv-python-headless")
+OPENCV_FOR_NUMPY_1 = "<4.12"
 
 
 def installed_version(name: str) -> str | None:
@@ -102,11 +112,22 @@ def missing() -> list[str]:
 
 
 def constraints() -> str:
+    """The web UI's pins at their installed versions, and bounds that let pip resolve at once."""
     lines = []
     for name in HELD:
         version = installed_version(name)
         if version is not None:
             lines.append(f"{name}=={version}")
+    numpy = installed_version("numpy")
+    numpy_1 = numpy is not None and not satisfies(numpy, ">=2")
+    if numpy_1:
+        lines.extend(FOR_NUMPY_1)
+    opencv = next(filter(None, map(installed_version, OPENCV)), None)
+    for name in OPENCV:
+        if opencv is not None:
+            lines.append(f"{name}=={opencv}")
+        elif numpy_1:
+            lines.append(f"{name}{OPENCV_FOR_NUMPY_1}")
     return "\n".join(lines) + "\n"
 
 

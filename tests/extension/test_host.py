@@ -93,6 +93,34 @@ def test_install_constraints_hold_the_installed_versions():
     assert install.satisfies("0.10.21", ">=0.10.13,<0.10.30")
 
 
+@pytest.mark.parametrize(
+    ("installed", "expected", "absent"),
+    [
+        (  # A1111 1.10 with numpy 1 and OpenCV already there
+            {"numpy": "1.26.2", "opencv-python": "4.11.0.86"},
+            ["jax<0.7.2", "jaxlib<0.7.2", "opencv-contrib-python==4.11.0.86"],
+            [],
+        ),
+        (  # numpy 1, no OpenCV yet: the releases that still work with it
+            {"numpy": "1.26.4"},
+            ["jaxlib<0.7.2", "opencv-python<4.12", "opencv-contrib-python<4.12"],
+            [],
+        ),
+        ({"numpy": "2.1.0"}, ["numpy==2.1.0"], ["jax", "opencv"]),  # numpy 2: no bound needed
+    ],
+)
+def test_install_constraints_let_pip_resolve_at_once(monkeypatch, installed, expected, absent):
+    """mediapipe needs jax at any version: without a bound, pip fetches each jaxlib (~80 MB)
+    that wants numpy 2 before it finds one for the web UI's numpy 1."""
+    install = load_install_py()
+    monkeypatch.setattr(install, "installed_version", installed.get)
+    lines = install.constraints().splitlines()
+    for line in expected:
+        assert line in lines
+    for prefix in absent:
+        assert not [line for line in lines if line.startswith(prefix)]
+
+
 def test_preload_adds_the_no_huggingface_flag(tmp_path):
     from modules import shared
 
