@@ -4,8 +4,9 @@
     python -m adetailer detail PATH... --checkpoint CKPT [--out DIR]  (see detail_command)
     python -m adetailer models
 
-Exit code 2 with one line on stderr for anything the user has to fix (unknown model, unreadable
-image, bad option).
+Exit code 2 with one line on stderr for anything the user has to fix before a run (bad option,
+unknown model, missing path), before any image is read. An image that cannot be read or
+detected is reported in one line and skipped; the run goes on and exits with 1.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from PIL import Image, UnidentifiedImageError
 
 from adetailer.__version__ import __version__
 from adetailer.args import MASK_FILTER_METHODS, MASK_MERGE_INVERT, TabArgs, allowed_values
 from adetailer.masks import SORT_NONE, SORT_ORDERS
+
+if TYPE_CHECKING:
+    from adetailer.registry import ModelRegistry
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 DEFAULT_MODEL = "mediapipe_face_full"
@@ -59,7 +63,7 @@ def _default_models_dir() -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m adetailer", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"adetailer {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     models_help = "folder of .pt models (default: $ADETAILER_MODELS_DIR or ./models/adetailer)"
     detect = commands.add_parser("detect", help="detect, write boxes (JSON), a preview and masks")
@@ -94,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_detail_parser(commands, models_help)
 
-    models = commands.add_parser("models", help="list every model name, its kind and source")
+    models = commands.add_parser("models", help="list every known model, its kind and status")
     models.add_argument("--models-dir", type=Path, default=None, help=models_help)
     models.add_argument("--extra-models-dirs", default="", help="more model folders, '|'-separated")
+    models.add_argument("--offline", action="store_true", help="as if downloads were off")
     return parser
 
 
@@ -130,13 +135,17 @@ def image_paths(paths: Sequence[Path]) -> list[Path]:
     return found
 
 
+class ImageError(Exception):
+    """One image that could not be read or detected; the run goes on without it."""
+
+
 def open_image(path: Path) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
             return image.copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UsageError(
+        raise ImageError(
             f"{path}: not a readable image ({exc.__class__.__name__}: {exc})"
         ) from None
 
@@ -151,7 +160,7 @@ def _unique_stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
-def _registry(options: argparse.Namespace, allow_download: bool = True):
+def _registry(options: argparse.Namespace, allow_download: bool = True) -> ModelRegistry:
     from adetailer.registry import ModelRegistry
 
     models_dir = options.models_dir or _default_models_dir()
@@ -159,35 +168,73 @@ def _registry(options: argparse.Namespace, allow_download: bool = True):
 
 
 def run_detect(options: argparse.Namespace) -> int:
-    from adetailer.detectors.base import DetectorError
-    from adetailer.pipeline import detect_and_mask
-    from adetailer.registry import UnknownModelError
-
     args = tab_from_options(options)
-    registry = _registry(options, allow_download=not options.offline)
-    try:
-        registry.get(args.ad_model)
-    except UnknownModelError as exc:
-        raise UsageError(str(exc)) from None
     paths = image_paths(options.paths)
+    registry = _registry(options, allow_download=not options.offline)
+    load_model(registry, args.ad_model, options.device)
     options.out.mkdir(parents=True, exist_ok=True)
 
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True, disable=len(paths) < 2) as progress:
+    console = Console(stderr=True)  # stdout stays clean for whoever reads it
+    failed = 0
+    with Progress(
+        console=console, transient=True, disable=len(paths) < 2 or not console.is_terminal
+    ) as progress:
         task = progress.add_task("detecting", total=len(paths))
         for path, stem in zip(paths, _unique_stems(paths), strict=True):
-            image = open_image(path)
             try:
-                result = detect_and_mask(
-                    image, args, registry, sort_by=options.sort_by, device=options.device
-                )
-            except (DetectorError, UnknownModelError) as exc:
-                raise UsageError(str(exc)) from None
-            write_outputs(options.out, stem, path, result.found, result.masks)
+                detect_image(path, stem, args, registry, options)
+            except ImageError as exc:
+                failed += 1
+                print(f"adetailer: error: {exc}", file=sys.stderr)  # through the progress bar
             progress.advance(task)
-    print(f"{len(paths)} image(s) -> {options.out}", file=sys.stderr)
-    return 0
+    count = len(paths)
+    print(
+        f"{count} image{'' if count == 1 else 's'}, {failed} failed -> {options.out}",
+        file=sys.stderr,
+    )
+    return 1 if failed else 0
+
+
+def detect_image(
+    path: Path, stem: str, args: TabArgs, registry: ModelRegistry, options: argparse.Namespace
+) -> None:
+    """One image from file to outputs; ImageError when it cannot be read or detected."""
+    from adetailer.detectors.base import DetectorError
+    from adetailer.pipeline import detect_and_mask
+
+    image = open_image(path)
+    try:
+        result = detect_and_mask(
+            image, args, registry, sort_by=options.sort_by, device=options.device
+        )
+    except DetectorError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    write_outputs(options.out, stem, path, result.found, result.masks)
+
+
+def load_model(registry: ModelRegistry, name: str, device: str) -> None:
+    """Check, fetch and load the model before the first image, so that a model that cannot be
+    had (unknown, no package, offline, damaged file, bad device) stops the run at once."""
+    from adetailer.detectors import load_detector
+    from adetailer.detectors.base import DetectorError, check_package, is_gpu_device
+    from adetailer.registry import UnknownModelError
+
+    try:
+        entry = registry.get(name)
+        check_package(entry.name, entry.kind)
+        entry = registry.prepare(name)
+        load_detector(entry, device=device)
+    except (DetectorError, UnknownModelError) as exc:
+        raise UsageError(str(exc)) from None
+    if entry.kind == "mediapipe" and is_gpu_device(device):
+        print(
+            f"adetailer: note: {name} runs on the CPU (MediaPipe's built-in models have no GPU "
+            f"path); --device {device} applies to YOLO models",
+            file=sys.stderr,
+        )
 
 
 def write_outputs(out: Path, stem: str, source: Path, found, masks) -> None:
@@ -203,9 +250,13 @@ def write_outputs(out: Path, stem: str, source: Path, found, masks) -> None:
 
 
 def run_models(options: argparse.Namespace) -> int:
-    registry = _registry(options)  # listing never downloads
-    for name in registry.names():
-        print(registry.get(name).describe())
+    """Every known model with its status, whether it can run here or not; never downloads."""
+    registry = _registry(options, allow_download=not options.offline)
+    statuses = registry.statuses()
+    width = max(len(s.name) for s in statuses) + 2
+    print(f"{'NAME':<{width}}{'KIND':<12}STATUS")
+    for status in statuses:
+        print(f"{status.name:<{width}}{status.kind:<12}{status.describe()}")
     return 0
 
 
@@ -219,7 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from adetailer.detail_command import run_detail
 
             return run_detail(options)
-        return run_models(options)
+        if options.command == "models":
+            return run_models(options)
+        parser.print_help(sys.stderr)
+        return 2
     except UsageError as exc:
         print(f"adetailer: error: {exc}", file=sys.stderr)
         return 2

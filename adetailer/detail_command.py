@@ -159,7 +159,7 @@ def _detail_all(options, detailer, tabs, paths, stems, open_image) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from adetailer.cli import UsageError
+    from adetailer.cli import ImageError
     from adetailer.diffusers_backend.loras import LoraError
     from adetailer.diffusers_backend.samplers import SamplerError
 
@@ -173,7 +173,7 @@ def _detail_all(options, detailer, tabs, paths, stems, open_image) -> int:
             started = time.perf_counter()
             try:
                 image = open_image(path)
-            except UsageError as exc:
+            except ImageError as exc:
                 console.print(
                     f"adetailer: error: {exc}", markup=False, highlight=False, soft_wrap=True
                 )

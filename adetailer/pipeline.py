@@ -16,6 +16,7 @@ from PIL import Image
 from adetailer.args import TabArgs
 from adetailer.detections import Detections
 from adetailer.detectors import load_detector
+from adetailer.detectors.base import check_package
 from adetailer.detectors.tiling import detect_tiled
 from adetailer.images import ensure_rgb
 from adetailer.inpaint import InpaintJob
@@ -29,6 +30,8 @@ def detect(
     image: Image.Image, args: TabArgs, registry: ModelRegistry, *, device: str = ""
 ) -> Detections:
     """What the tab's model finds on the image (tiled when the tab asks for it)."""
+    entry = registry.get(args.ad_model)
+    check_package(entry.name, entry.kind)  # before a download that could not be used
     entry = registry.prepare(args.ad_model)  # a hub model is downloaded on first use
     detector = load_detector(entry, device=device)
     classes = args.class_names() if entry.kind == "yolo-world" else []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from adetailer.detectors.base import missing_package
 from adetailer.downloads import (
     HubFile,
     ModelUnavailableError,
@@ -76,20 +77,41 @@ class ModelEntry:
         hub_file = self.hub_file
         return hub_file.url if hub_file is not None else None
 
-    def describe(self) -> str:
-        """One line for the `models` command: name, kind, and where the weights come from."""
-        if self.source == "builtin":
-            origin = "built into mediapipe"
-        elif self.source == "hub" and self.path is None:
-            origin = f"Hugging Face {self.repo_id} (downloaded on first use)"
-        elif self.source == "hub":
-            origin = f"Hugging Face {self.repo_id}, cached at {self.path}"
-        else:
-            origin = f"file {self.path}"
-        return f"{self.name:<32} {self.kind:<10} {origin}"
-
     def with_path(self, path: Path) -> ModelEntry:
         return dataclasses.replace(self, path=path)
+
+
+ModelState = Literal["built in", "local file", "downloaded", "will download", "not available"]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a model can be used on this machine now, and if not, what to do about it."""
+
+    name: str
+    kind: ModelKind
+    state: ModelState
+    path: Path | None = None  # a local file, or a Hub model's copy in the download cache
+    note: str = ""  # where a download comes from, or why the model is not available
+
+    def describe(self) -> str:
+        """The status column of the `models` command."""
+        if self.state in ("local file", "downloaded"):
+            return f"{self.state} {self.path}"
+        if self.state == "will download":
+            return f"will download on first use ({self.note})"
+        if self.state == "not available":
+            return f"not available: {self.note}"
+        return self.state
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.state,
+            "path": str(self.path) if self.path is not None else None,
+            "note": self.note,
+        }
 
 
 class UnknownModelError(ValueError):
@@ -192,6 +214,33 @@ class ModelRegistry:
             or entry.path is not None
             or cached_file(entry.hub_file, self.hub_cache_dir) is not None
         ]
+
+    def statuses(self) -> list[ModelStatus]:
+        """Every known model, whether it can run now or not, with its status (`models`).
+
+        Reads the local disk (folders, the Hub download cache) and never the network.
+        """
+        return [self.status(entry) for entry in self.entries()]
+
+    def status(self, entry: ModelEntry) -> ModelStatus:
+        here = ModelStatus(entry.name, entry.kind, "built in", entry.path)
+        missing = missing_package(entry.kind)
+        if missing is not None:
+            return dataclasses.replace(here, state="not available", note=missing)
+        if entry.source == "file":
+            return dataclasses.replace(here, state="local file")
+        hub_file = entry.hub_file
+        if hub_file is None:
+            return here
+        cached = cached_file(hub_file, self.hub_cache_dir)
+        if cached is not None:
+            return dataclasses.replace(here, state="downloaded", path=cached)
+        if self.downloads_allowed:
+            return dataclasses.replace(
+                here, state="will download", note=f"from Hugging Face {hub_file.repo_id}"
+            )
+        note = f"downloads are off, put the file in {self.models_dir} (from {hub_file.url})"
+        return dataclasses.replace(here, state="not available", note=note)
 
     def get(self, name: str) -> ModelEntry:
         entries = self._current()

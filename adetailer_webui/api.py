@@ -3,6 +3,9 @@
 GET  /adetailer/v1/version   {"version": "..."}
 GET  /adetailer/v1/schema    the JSON schema of one tab's arguments
 GET  /adetailer/v1/ad_model  {"ad_model": [model names]}  (the folder is scanned again)
+     ?all=true                 also the models that cannot run now, and each one's status:
+                               {"ad_model": [every name], "models": [{"name", "kind", "status",
+                               "path", "note"}]}
 POST /adetailer/v1/detect    an image and a tab's detection and mask options in; boxes, labels,
                              scores and base64 PNG masks out; nothing is generated
 """
@@ -90,7 +93,7 @@ def detect_request(body: Any) -> dict[str, Any]:
 
 def add_routes(_demo: Any, app: Any) -> None:
     """`on_app_started` callback (also called with `--nowebui`, where demo is None)."""
-    from fastapi import Body
+    from fastapi import Body, Query
     from fastapi.responses import JSONResponse
 
     @app.get("/adetailer/v1/version")
@@ -102,8 +105,16 @@ def add_routes(_demo: Any, app: Any) -> None:
         return tab_json_schema()
 
     @app.get("/adetailer/v1/ad_model")
-    async def ad_model() -> dict[str, list[str]]:
-        return {"ad_model": host.registry(refresh=True).names()}
+    def ad_model(every: bool = Query(False, alias="all")) -> dict[str, Any]:
+        """A plain `def`: FastAPI runs it in a worker thread, off the event loop (disk scan)."""
+        registry = host.registry(refresh=True)
+        if not every:
+            return {"ad_model": registry.names()}
+        statuses = registry.statuses()
+        return {
+            "ad_model": [status.name for status in statuses],
+            "models": [status.to_dict() for status in statuses],
+        }
 
     @app.post("/adetailer/v1/detect")
     def detect(body: Any = Body(...)) -> Any:  # noqa: B008 - FastAPI's way of taking a body

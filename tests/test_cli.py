@@ -46,7 +46,7 @@ def test_detect_writes_boxes_preview_and_masks(tmp_path, models_dir, capsys):
     left, _, right, _ = mask.getbbox()
     assert left < face["box"][0]
     assert right > face["box"][2]
-    assert capsys.readouterr().err.strip().endswith(f"1 image(s) -> {out}")
+    assert capsys.readouterr().err.strip().endswith(f"1 image, 0 failed -> {out}")
 
 
 def test_mask_options(tmp_path, models_dir):
@@ -92,7 +92,8 @@ def test_models_lists_names_kinds_and_sources(models_dir, capsys):
     models_dir.mkdir()
     (models_dir / "mine.pt").write_bytes(b"x")
     assert run("models", models=models_dir) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["NAME", "KIND", "STATUS"]
     names = [line.split()[0] for line in lines]
     assert names[:6] == [
         "face_yolov8n.pt",
@@ -105,8 +106,18 @@ def test_models_lists_names_kinds_and_sources(models_dir, capsys):
     assert "mediapipe_face_full" in names
     assert "mediapipe_hand" in names
     mine = next(line for line in lines if line.startswith("mine.pt"))
-    assert "yolo" in mine
+    assert mine.split()[1:3] == ["yolo", "local"]
     assert str(models_dir) in mine
+
+
+def test_models_offline_still_lists_every_model(models_dir, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run("models", models=models_dir) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 12
+    face = next(line for line in lines if line.startswith("face_yolov8n.pt "))
+    assert f"not available: downloads are off, put the file in {models_dir}" in face
+    assert all("built in" in line for line in lines if line.startswith("mediapipe_"))
 
 
 @pytest.mark.parametrize(
@@ -126,6 +137,10 @@ def test_models_lists_names_kinds_and_sources(models_dir, capsys):
         (["detect", str(GRACE), "--mask-merge-invert", "Invert"], "invalid choice: 'Invert'"),
         (["detect", str(GRACE), "--model", "face_yolov8n.pt", "--offline"], "face_yolov8n.pt"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (
+            ["detect", str(GRACE), "--device", "banana"],
+            "unknown device 'banana': use '' (automatic), 'cpu', 'cuda', 'cuda:0' or 'mps'",
+        ),
     ],
 )
 def test_mistakes_exit_2_with_one_line(models_dir, tmp_path, capsys, args, message):
@@ -142,11 +157,79 @@ def test_mistakes_exit_2_with_one_line(models_dir, tmp_path, capsys, args, messa
     assert message in err
 
 
-def test_unreadable_image(tmp_path, models_dir, capsys):
-    path = tmp_path / "broken.png"
-    path.write_bytes(b"\x89PNG not really")
-    assert run("detect", str(path), "--out", str(tmp_path / "o"), models=models_dir) == 2
-    assert "broken.png: not a readable image" in capsys.readouterr().err
+def test_a_folder_run_goes_on_after_a_bad_image(tmp_path, models_dir, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(GRACE).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"\x89PNG not really")
+    Image.open(GRACE).save(folder / "c.jpg")
+    (folder / "d.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    assert run("detect", str(folder), "--out", str(out), models=models_dir) == 1
+    assert (out / "a.json").exists()
+    assert (out / "c.json").exists()
+    assert not (out / "b.json").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"adetailer: error: {folder / 'b.png'}: not a readable image "
+        f"(UnidentifiedImageError: cannot identify image file '{folder / 'b.png'}')",
+        f"adetailer: error: {folder / 'd.jpg'}: not a readable image "
+        f"(UnidentifiedImageError: cannot identify image file '{folder / 'd.jpg'}')",
+        f"4 images, 2 failed -> {out}",
+    ]
+
+
+def test_a_bad_model_stops_before_any_image(tmp_path, models_dir, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ultralytics", None)  # as if not installed
+    models_dir.mkdir()
+    (models_dir / "mine.pt").write_bytes(b"x")
+    out = tmp_path / "out"
+    code = run("detect", str(GRACE), "--model", "mine.pt", "--out", str(out), models=models_dir)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "adetailer: error: mine.pt is a YOLO model and needs ultralytics, which is not "
+        'installed: pip install "adetailer[yolo]" (in the web UI: restart it, install.py does it)\n'
+    )
+    assert not out.exists()
+
+
+def test_mediapipe_on_a_gpu_device_says_it_runs_on_the_cpu(tmp_path, models_dir, capsys):
+    out = tmp_path / "out"
+    assert (
+        run("detect", str(GRACE), "--device", "cuda:0", "--out", str(out), models=models_dir) == 0
+    )
+    note, summary = capsys.readouterr().err.strip().splitlines()
+    assert note == (
+        "adetailer: note: mediapipe_face_full runs on the CPU (MediaPipe's built-in models "
+        "have no GPU path); --device cuda:0 applies to YOLO models"
+    )
+    assert summary == f"1 image, 0 failed -> {out}"
+
+
+def test_no_command_prints_usage(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m adetailer")
+    assert "detect" in err
+    assert "models" in err
+
+
+def test_piped_run_keeps_stdout_empty_and_the_library_quiet(tmp_path, models_dir):
+    """Two images (the progress bar's case), stdout a pipe: nothing on it; on stderr, our
+    summary and no line of MediaPipe's native logging."""
+    for name in ("a", "b"):
+        Image.open(GRACE).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    args = [str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, "-m", "adetailer", "detect", *args, "--models-dir", str(models_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == f"2 images, 0 failed -> {out}\n"
 
 
 def test_offline_hub_model_says_where_to_put_it(tmp_path, models_dir, capsys):

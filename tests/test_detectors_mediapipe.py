@@ -25,7 +25,7 @@ from scipy import ndimage
 from adetailer.boxes import box_iou, box_to_mask, mask_to_box
 from adetailer.detections import Detections
 from adetailer.detectors import clear_detector_cache, load_count, load_detector
-from adetailer.detectors.base import DetectorError
+from adetailer.detectors.base import DetectorError, is_gpu_device
 from adetailer.detectors.mediapipe import (
     LEFT_EYE_LANDMARKS,
     MEDIAPIPE_INSTALL,
@@ -236,7 +236,7 @@ def test_errors_are_raised_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> Non
         def process(self, pixels: np.ndarray) -> Any:
             raise RuntimeError("graph failed")
 
-    monkeypatch.setattr(detector, "_solution", lambda confidence: Broken())
+    monkeypatch.setattr(detector, "_solution", lambda key, confidence: Broken())
     with pytest.raises(
         DetectorError,
         match=r"^mediapipe_face_short failed on a 8x6 image: RuntimeError: graph failed$",
@@ -385,7 +385,8 @@ def test_missing_mediapipe_says_how_to_install(
     with pytest.raises(DetectorError) as caught:
         load_detector(ModelEntry("mediapipe_face_full", "mediapipe", "builtin"))
     assert str(caught.value) == (
-        f"MediaPipe models need the mediapipe package, which is not installed: {MEDIAPIPE_INSTALL}"
+        "mediapipe_face_full is a MediaPipe model and needs mediapipe, which is not installed: "
+        f"{MEDIAPIPE_INSTALL}"
     )
     assert 'pip install "mediapipe>=0.10.11,<0.10.30"' in MEDIAPIPE_INSTALL
 
@@ -433,3 +434,22 @@ def test_importing_detectors_loads_no_framework() -> None:
         [sys.executable, "-c", IMPORT_SCRIPT], capture_output=True, text=True, check=True
     )
     assert json.loads(completed.stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("device", "gpu"),
+    [("", False), ("auto", False), (" CPU ", False), ("cuda", True), ("cuda:1", True), ("0", True)],
+)
+def test_mediapipe_takes_the_device_option_and_runs_on_the_cpu(device: str, gpu: bool) -> None:
+    assert is_gpu_device(device) is gpu
+    detector = load_detector(
+        ModelEntry("mediapipe_face_short", "mediapipe", "builtin"), device=device
+    )
+    assert isinstance(detector, MediaPipeDetector)
+
+
+@pytest.mark.parametrize("device", ["banana", "cuda:x", "gpu"])
+def test_mediapipe_refuses_an_unknown_device_as_yolo_does(device: str) -> None:
+    entry = ModelEntry("mediapipe_face_short", "mediapipe", "builtin")
+    with pytest.raises(DetectorError, match=rf"^unknown device '{device}': use '' \(automatic\)"):
+        load_detector(entry, device=device)

@@ -440,7 +440,12 @@ def test_world_without_clip_says_how_to_install(
     installs: list[Any] = []
     monkeypatch.setattr(checks, "check_requirements", lambda *a, **k: installs.append(a))
     monkeypatch.delitem(sys.modules, "ultralytics.nn.text_model", raising=False)
-    monkeypatch.setattr(yolo_module.importlib.util, "find_spec", lambda name: None)
+    find_spec = yolo_module.importlib.util.find_spec
+    monkeypatch.setattr(
+        yolo_module.importlib.util,
+        "find_spec",
+        lambda name: None if name == "clip" else find_spec(name),
+    )
     detector = load(registry, "test-worldv2.pt")
     with pytest.raises(DetectorError) as caught:
         detector.detect(photos["astronaut"], confidence=LOW, classes=["helmet"])

@@ -202,16 +202,67 @@ def test_file_removed_after_listing(models_dir: Path) -> None:
         registry.resolve("gone.pt")
 
 
-def test_describe(models_dir: Path) -> None:
+def test_describe(models_dir: Path, hub_cache, online_env) -> None:
     local = touch(models_dir / "mine-worldv2.pt")
-    registry = ModelRegistry(models_dir)
-    lines = {name: registry.get(name).describe() for name in registry.names()}
-    assert lines["face_yolov8n.pt"].split()[:2] == ["face_yolov8n.pt", "yolo"]
-    assert "Hugging Face Bingsu/adetailer (downloaded on first use)" in lines["face_yolov8n.pt"]
-    assert lines["mediapipe_face_mesh"].split()[:2] == ["mediapipe_face_mesh", "mediapipe"]
-    assert "built into mediapipe" in lines["mediapipe_face_mesh"]
-    assert lines["mine-worldv2.pt"].split()[:2] == ["mine-worldv2.pt", "yolo-world"]
-    assert str(local) in lines["mine-worldv2.pt"]
+    registry = ModelRegistry(models_dir, hub_cache_dir=hub_cache.root)
+    lines = {status.name: status.describe() for status in registry.statuses()}
+    assert (
+        lines["face_yolov8n.pt"]
+        == "will download on first use (from Hugging Face Bingsu/adetailer)"
+    )
+    assert lines["mediapipe_face_mesh"] == "built in"
+    assert lines["mine-worldv2.pt"] == f"local file {local}"
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("downloads", ["allowed", "off"])
+def test_statuses_list_every_model_whatever_can_run(
+    models_dir: Path, hub_cache, zip_bytes: bytes, monkeypatch: pytest.MonkeyPatch, downloads: str
+) -> None:
+    """Offline the list is still complete: what cannot run says why and what to do."""
+    for name in ("ADETAILER_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    cached = hub_cache.put("Bingsu/adetailer", "hand_yolov8n.pt", zip_bytes)
+    local = touch(models_dir / "mine.pt")
+    registry = ModelRegistry(
+        models_dir, allow_download=downloads == "allowed", hub_cache_dir=hub_cache.root
+    )
+    statuses = {status.name: status for status in registry.statuses()}
+    assert list(statuses) == [*HUB_NAMES, *MEDIAPIPE_MODELS, "mine.pt"]
+    assert statuses["mediapipe_person"].state == "built in"
+    assert (statuses["mine.pt"].state, statuses["mine.pt"].path) == ("local file", local)
+    hand = statuses["hand_yolov8n.pt"]
+    assert (hand.state, hand.path) == ("downloaded", cached)
+    assert hand.describe() == f"downloaded {cached}"
+    face = statuses["face_yolov8n.pt"]
+    if downloads == "allowed":
+        assert face.state == "will download"
+    else:
+        assert face.state == "not available"
+        assert face.describe().startswith(
+            f"not available: downloads are off, put the file in {models_dir} (from https://"
+        )
+    assert face.to_dict() == {
+        "name": "face_yolov8n.pt",
+        "kind": "yolo",
+        "status": face.state,
+        "path": None,
+        "note": face.note,
+    }
+
+
+def test_statuses_say_which_package_is_missing(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ultralytics", None)  # as if not installed
+    touch(models_dir / "mine.pt")
+    statuses = {status.name: status for status in ModelRegistry(models_dir).statuses()}
+    for name in ("face_yolov8n.pt", "yolov8x-worldv2.pt", "mine.pt"):
+        assert statuses[name].state == "not available"
+        assert statuses[name].note.startswith(
+            'needs ultralytics, which is not installed: pip install "adetailer[yolo]"'
+        )
+    assert statuses["mediapipe_face_full"].state == "built in"
 
 
 @pytest.mark.usefixtures("no_network")
@@ -252,7 +303,6 @@ def test_hub_model_in_cache_resolves_without_network(
     entry = registry.prepare("yolov8x-worldv2.pt")
     assert entry.path == cached
     assert entry.source == "hub"
-    assert "cached at" in entry.describe()
     assert registry.resolve("yolov8x-worldv2.pt") == cached
 
 
@@ -301,7 +351,7 @@ LISTING_SCRIPT = textwrap.dedent(
 
     registry = ModelRegistry(sys.argv[1], sys.argv[2])
     names = registry.names()
-    lines = [registry.get(name).describe() for name in names]
+    entries = [registry.get(name) for name in names]
     elapsed = time.perf_counter() - start
     heavy = [m for m in ("torch", "ultralytics", "mediapipe", "huggingface_hub") if m in sys.modules]
     print(json.dumps({"elapsed": elapsed, "names": names, "heavy": heavy}))

@@ -14,12 +14,25 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from adetailer.detectors.base import Detector, DetectorError
+from adetailer.detectors.base import (
+    Detector,
+    DetectorError,
+    MissingPackageError,
+    check_device,
+    check_package,
+)
 
 if TYPE_CHECKING:
     from adetailer.registry import ModelEntry
 
-__all__ = ["Detector", "DetectorError", "clear_detector_cache", "load_count", "load_detector"]
+__all__ = [
+    "Detector",
+    "DetectorError",
+    "MissingPackageError",
+    "clear_detector_cache",
+    "load_count",
+    "load_detector",
+]
 
 _CacheKey = tuple[str, str]
 _FileStamp = tuple[int, int] | None
@@ -33,7 +46,11 @@ def load_detector(entry: ModelEntry, *, device: str = "") -> Detector:
     """The detector for `entry` on `device`, loaded on first use and reused afterwards.
 
     A Hub entry must have been fetched first (`ModelRegistry.prepare`), so that it has a path.
+    MediaPipe models run on the CPU whatever `device` says, but an unknown device is refused.
     """
+    check_package(entry.name, entry.kind)
+    if entry.kind == "mediapipe":
+        check_device(device)
     path, stamp = _local_file(entry)
     key = (str(path) if path is not None else f"builtin:{entry.name}", device)
     with _lock:

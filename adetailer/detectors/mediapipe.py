@@ -18,6 +18,7 @@ import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -28,13 +29,9 @@ from PIL import Image
 
 from adetailer.boxes import box_area, box_to_mask, clip_box, mask_to_box
 from adetailer.detections import Detection, Detections
-from adetailer.detectors.base import DetectorError, check_confidence
+from adetailer.detectors.base import MEDIAPIPE_INSTALL, DetectorError, check_confidence
+from adetailer.detectors.native_logs import library_logs_dropped
 from adetailer.images import ensure_rgb
-
-# In A1111 the extension's install.py picks the release that fits the web UI's protobuf.
-MEDIAPIPE_INSTALL = (
-    'pip install "mediapipe>=0.10.11,<0.10.30" (in the web UI: restart it, install.py does it)'
-)
 
 MAX_FACES = 20
 MAX_HANDS = 10
@@ -93,13 +90,17 @@ class MediaPipeDetector:
         rgb = ensure_rgb(image)
         pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
         with self._lock:
-            solution = self._solution(confidence)
-            try:
-                result = solution.process(pixels)
-            except Exception as error:
-                width, height = rgb.size
-                msg = f"{self.name} failed on a {width}x{height} image: {type(error).__name__}: {error}"
-                raise DetectorError(msg) from error
+            key = round(confidence, 4) if self._model.confidence_in_graph else None
+            # a graph logs natively while it is built and runs for the first time
+            first_run = library_logs_dropped() if key not in self._solutions else nullcontext()
+            with first_run:
+                solution = self._solution(key, confidence)
+                try:
+                    result = solution.process(pixels)
+                except Exception as error:
+                    width, height = rgb.size
+                    msg = f"{self.name} failed on a {width}x{height} image: {type(error).__name__}: {error}"
+                    raise DetectorError(msg) from error
         items = self._model.read(result, rgb.size, confidence)
         return Detections(image=rgb, items=tuple(items), model=self.name)
 
@@ -109,8 +110,8 @@ class MediaPipeDetector:
                 solution.close()
             self._solutions.clear()
 
-    def _solution(self, confidence: float) -> Any:
-        key = round(confidence, 4) if self._model.confidence_in_graph else None
+    def _solution(self, key: float | None, confidence: float) -> Any:
+        """The solution for `key` (the rounded confidence; None: one for all), built on first use."""
         if key in self._solutions:
             self._solutions.move_to_end(key)
             return self._solutions[key]

@@ -31,7 +31,7 @@ from PIL import Image
 
 from adetailer.boxes import box_area, boxes_to_masks, clip_box
 from adetailer.detections import Detection, Detections
-from adetailer.detectors.base import DetectorError, check_confidence
+from adetailer.detectors.base import DetectorError, check_confidence, unknown_device
 from adetailer.downloads import offline_requested
 from adetailer.images import ensure_rgb
 from adetailer.safe_torch import load_yolo
@@ -193,8 +193,7 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(text)
     except RuntimeError as error:
-        msg = f"unknown device {device!r}: use '' (automatic), 'cpu', 'cuda', 'cuda:0' or 'mps'"
-        raise DetectorError(msg) from error
+        raise DetectorError(unknown_device(device)) from error
     if resolved.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         index = resolved.index or 0

@@ -133,6 +133,40 @@ def test_version_schema_and_models(client):
     assert "face_yolov8n.pt" not in models  # downloads are off in the tests: it could never load
 
 
+def test_every_model_with_its_status(client, webui):
+    """?all=true: also what cannot run now (downloads are off here), and why."""
+    plain = client.get("/adetailer/v1/ad_model").json()
+    assert plain == {"ad_model": plain["ad_model"]}  # the original's answer, unchanged
+    body = client.get("/adetailer/v1/ad_model", params={"all": "true"}).json()
+    models = {model["name"]: model for model in body["models"]}
+    assert body["ad_model"] == list(models)
+    assert set(plain["ad_model"]) < set(models)
+    assert models["mediapipe_face_full"] == {
+        "name": "mediapipe_face_full",
+        "kind": "mediapipe",
+        "status": "built in",
+        "path": None,
+        "note": "",
+    }
+    face = models["face_yolov8n.pt"]
+    assert (face["kind"], face["status"], face["path"]) == ("yolo", "not available", None)
+    folder = webui.models_path / "adetailer"
+    assert face["note"].startswith(f"downloads are off, put the file in {folder}")
+
+
+def test_a_yolo_model_without_ultralytics_is_one_line(client, faces_photo, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ultralytics", None)  # as if not installed
+    body = {"image": b64(faces_photo[0]), "ad_model": "face_yolov8n.pt"}
+    answer = client.post("/adetailer/v1/detect", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == (
+        "face_yolov8n.pt is a YOLO model and needs ultralytics, which is not installed: "
+        'pip install "adetailer[yolo]" (in the web UI: restart it, install.py does it)'
+    )
+
+
 def test_the_model_list_is_found_again(client, webui):
     target = webui.models_path / "adetailer" / "my_faces.pt"
     target.parent.mkdir(parents=True, exist_ok=True)
