@@ -232,6 +232,7 @@ def test_the_infotext_parses_back_into_the_same_tabs(sd1_detailer, astronaut):
     buffer = io.BytesIO()
     out.image.save(buffer, "PNG", pnginfo=out.pnginfo())
     text = Image.open(io.BytesIO(buffer.getvalue())).info["parameters"]
+    assert text == out.infotext  # pnginfo.detailed_infotext (A1111 reads it: tests/extension)
     info = parse_infotext(text)
     assert info.prompt == "a photo of an astronaut"
     assert info.negative_prompt == "blurry"
@@ -347,6 +348,41 @@ def test_a_users_pipeline_is_reused_without_copying_its_weights(models):
     detailer = Detailer(text2image)
     assert detailer.model.pipe.unet is source.unet
     assert detailer.model.pipe.text_encoder is source.text_encoder
+
+
+def test_lora_tags_load_from_the_lora_folder_at_their_weight(models, astronaut, tmp_path):
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from adetailer import Detailer
+    from adetailer.diffusers_backend.loras import LoraError
+    from adetailer.registry import ModelRegistry
+
+    trained = tiny_pipeline("sd1")  # the same weights as the checkpoint, plus a random LoRA
+    trained.unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_v"])
+    )
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(trained.unet))
+    StableDiffusionPipeline.save_lora_weights(
+        tmp_path / "loras", unet_lora_layers=layers, weight_name="sharp.safetensors"
+    )
+    registry = ModelRegistry(tmp_path / "detectors", allow_download=False)
+    detailer = Detailer.from_checkpoint(
+        models["sd1.safetensors"], "cpu", registry=registry, lora_dir=tmp_path / "loras"
+    )
+
+    def run(prompt: str) -> np.ndarray:
+        out = detailer(astronaut, [_small_tab(ad_prompt=prompt)], seed=4, **FAST)
+        return np.asarray(out.image, dtype=np.int16)
+
+    plain = run("a face")
+    assert np.abs(run("a face <lora:sharp:1>") - plain).max() > 0
+    assert np.abs(run("a face <lora:sharp:0>") - plain).max() <= 1
+    assert np.abs(run("a face") - plain).max() == 0  # switched off again
+    with pytest.raises(LoraError, match=r"no missing.safetensors in .*found: sharp"):
+        run("a face <lora:missing:1>")
 
 
 # --- the command ------------------------------------------------------------------------------
