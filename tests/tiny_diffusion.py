@@ -73,50 +73,35 @@ def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0)
     """An inpaint pipeline of `kind` ("sd1" or "sdxl") with random weights, on the CPU in fp32."""
     from diffusers import (
         DPMSolverMultistepScheduler,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionXLInpaintPipeline,
         UNet2DConditionModel,
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     from adetailer.diffusers_backend.architectures import SCHEDULER_CONFIG
-    from adetailer.diffusers_backend.checkpoints import clip_tokenizer
+    from adetailer.diffusers_backend.checkpoints import clip_tokenizer, inpaint_pipeline
 
     torch.manual_seed(seed)
-    in_channels = 9 if inpainting else 4
     scheduler = DPMSolverMultistepScheduler.from_config(SCHEDULER_CONFIG)
+    # two levels, attention on the second, one layer each: the SD layout at a toy size
+    unet_common = {
+        "sample_size": 16,
+        "in_channels": 9 if inpainting else 4,
+        "out_channels": 4,
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+        "block_out_channels": (32, 64),
+        "layers_per_block": 1,
+        "norm_num_groups": 32,
+    }
     if kind == "sd1":
+        encoder = _text_encoder(CLIPTextModel, _text_config(SD1_TEXT, "quick_gelu"))
         unet = UNet2DConditionModel(
-            sample_size=16,
-            in_channels=in_channels,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            cross_attention_dim=SD1_TEXT["hidden_size"],
-            attention_head_dim=8,
-            norm_num_groups=32,
+            **unet_common, cross_attention_dim=SD1_TEXT["hidden_size"], attention_head_dim=8
         )
-        return StableDiffusionInpaintPipeline(
-            vae=_vae(),
-            text_encoder=_text_encoder(CLIPTextModel, _text_config(SD1_TEXT, "quick_gelu")),
-            tokenizer=clip_tokenizer(),
-            unet=unet,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        return inpaint_pipeline(unet, _vae(), [encoder], [clip_tokenizer()], scheduler)
     pooled = SDXL_TEXT_2["hidden_size"]
     unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=in_channels,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(32, 64),
-        layers_per_block=1,
+        **unet_common,
         cross_attention_dim=SDXL_TEXT_1["hidden_size"] + SDXL_TEXT_2["hidden_size"],
         attention_head_dim=[1, 1],
         transformer_layers_per_block=[1, 1],
@@ -124,20 +109,13 @@ def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0)
         addition_embed_type="text_time",
         addition_time_embed_dim=TIME_EMBED,
         projection_class_embeddings_input_dim=pooled + 6 * TIME_EMBED,
-        norm_num_groups=32,
     )
-    return StableDiffusionXLInpaintPipeline(
-        vae=_vae(),
-        text_encoder=_text_encoder(CLIPTextModel, _text_config(SDXL_TEXT_1, "quick_gelu")),
-        text_encoder_2=_text_encoder(
-            CLIPTextModelWithProjection, _text_config(SDXL_TEXT_2, "gelu", pooled)
-        ),
-        tokenizer=clip_tokenizer(),
-        tokenizer_2=clip_tokenizer("!"),
-        unet=unet,
-        scheduler=scheduler,
-        requires_aesthetics_score=False,
-        force_zeros_for_empty_prompt=False,
+    encoders = [
+        _text_encoder(CLIPTextModel, _text_config(SDXL_TEXT_1, "quick_gelu")),
+        _text_encoder(CLIPTextModelWithProjection, _text_config(SDXL_TEXT_2, "gelu", pooled)),
+    ]
+    return inpaint_pipeline(
+        unet, _vae(), encoders, [clip_tokenizer(), clip_tokenizer("!")], scheduler
     )
 
 

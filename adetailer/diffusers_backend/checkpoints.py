@@ -365,11 +365,41 @@ def _uses_v_prediction(unet: Any, context_dim: int) -> bool:
     return float((out - latent[:, : out.shape[1]]).mean()) < -1
 
 
+def inpaint_pipeline(
+    unet: Any, vae: Any, encoders: list[Any], tokenizers: list[Any], scheduler: Any
+) -> Any:
+    """diffusers' inpaint pipeline of the family (two text encoders: SDXL), without a safety
+    checker (A1111 has none either)."""
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
+
+    if len(encoders) == 2:
+        return StableDiffusionXLInpaintPipeline(
+            vae=vae,
+            text_encoder=encoders[0],
+            text_encoder_2=encoders[1],
+            tokenizer=tokenizers[0],
+            tokenizer_2=tokenizers[1],
+            unet=unet,
+            scheduler=scheduler,
+            requires_aesthetics_score=False,
+            force_zeros_for_empty_prompt=False,
+        )
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=encoders[0],
+        tokenizer=tokenizers[0],
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
 def pipeline_from_state(
     state: Mapping[str, Any], path: Path, device: str, dtype: torch.dtype
 ) -> LoadedModel:
     """The inpaint pipeline of a single-file checkpoint's state dict."""
-    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline
     from diffusers.schedulers import DPMSolverMultistepScheduler
 
     try:
@@ -387,29 +417,7 @@ def pipeline_from_state(
     if arch.family == SD2 and _uses_v_prediction(unet.float(), arch.unet["cross_attention_dim"]):
         scheduler_config["prediction_type"] = "v_prediction"
     scheduler = DPMSolverMultistepScheduler.from_config(scheduler_config)
-    if arch.is_sdxl:
-        pipe = StableDiffusionXLInpaintPipeline(
-            vae=vae,
-            text_encoder=encoders[0],
-            text_encoder_2=encoders[1],
-            tokenizer=tokenizers[0],
-            tokenizer_2=tokenizers[1],
-            unet=unet,
-            scheduler=scheduler,
-            requires_aesthetics_score=False,
-            force_zeros_for_empty_prompt=False,
-        )
-    else:
-        pipe = StableDiffusionInpaintPipeline(
-            vae=vae,
-            text_encoder=encoders[0],
-            tokenizer=tokenizers[0],
-            unet=unet,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+    pipe = inpaint_pipeline(unet, vae, encoders, tokenizers, scheduler)
     pipe.to(device=device, dtype=dtype)
     return LoadedModel(pipe, arch.family, arch.inpainting, str(path))
 
@@ -425,12 +433,7 @@ def arch_name(state: Mapping[str, Any]) -> str:
 
 def _load_folder(path: Path, device: str, dtype: torch.dtype) -> LoadedModel:
     """A diffusers folder: each model by its known class; never code or classes the folder names."""
-    from diffusers import (
-        AutoencoderKL,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionXLInpaintPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.schedulers import DPMSolverMultistepScheduler
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
@@ -449,42 +452,17 @@ def _load_folder(path: Path, device: str, dtype: torch.dtype) -> LoadedModel:
         own = json.loads((scheduler_dir / "scheduler_config.json").read_text(encoding="utf-8"))
         scheduler_config |= {k: v for k, v in own.items() if not k.startswith("_")}
     scheduler = DPMSolverMultistepScheduler.from_config(scheduler_config)
-    if sdxl:
-        encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **common)
-        encoder_2 = CLIPTextModelWithProjection.from_pretrained(
-            path, subfolder="text_encoder_2", **common
-        )
-        pipe = StableDiffusionXLInpaintPipeline(
-            vae=vae,
-            text_encoder=encoder,
-            text_encoder_2=encoder_2,
-            tokenizer=CLIPTokenizer.from_pretrained(
-                path, subfolder="tokenizer", local_files_only=True
-            ),
-            tokenizer_2=CLIPTokenizer.from_pretrained(
-                path, subfolder="tokenizer_2", local_files_only=True
-            ),
-            unet=unet,
-            scheduler=scheduler,
-            requires_aesthetics_score=False,
-            force_zeros_for_empty_prompt=False,
-        )
-        family = SDXL
-    else:
-        encoder = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", **common)
-        pipe = StableDiffusionInpaintPipeline(
-            vae=vae,
-            text_encoder=encoder,
-            tokenizer=CLIPTokenizer.from_pretrained(
-                path, subfolder="tokenizer", local_files_only=True
-            ),
-            unet=unet,
-            scheduler=scheduler,
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
-        family = SD1 if encoder.config.hidden_act == "quick_gelu" else SD2
+    parts = [("text_encoder", CLIPTextModel), ("text_encoder_2", CLIPTextModelWithProjection)]
+    encoders = [
+        cls.from_pretrained(path, subfolder=name, **common) for name, cls in parts[: 1 + sdxl]
+    ]
+    tokenizers = [
+        CLIPTokenizer.from_pretrained(path, subfolder=name, local_files_only=True)
+        for name in (["tokenizer", "tokenizer_2"] if sdxl else ["tokenizer"])
+    ]
+    pipe = inpaint_pipeline(unet, vae, encoders, tokenizers, scheduler)
+    quick_gelu = encoders[0].config.hidden_act == "quick_gelu"  # OpenAI CLIP: SD 1.x
+    family = SDXL if sdxl else (SD1 if quick_gelu else SD2)
     pipe.to(device=device, dtype=dtype)
     return LoadedModel(pipe, family, unet.config.in_channels == 9, str(path))
 

@@ -103,6 +103,7 @@ class TabRedraw:
             self.model.pipe, is_sdxl=self.model.is_sdxl, clip_skip=self.settings.clip_skip
         )
         kept = []
+        encoded: dict[tuple[str, int, tuple], Conditioning] = {}
         for job in jobs:
             crop = prepare_crop(
                 job.detection.mask,
@@ -118,9 +119,13 @@ class TabRedraw:
             key = self.loras.key(prompt_tags + negative_tags)
             self.loras.activate(key)  # LoRAs change the text encoders too
             count = max(encoder.count(prompt), encoder.count(negative))
-            self.prepared[id(job)] = _Prepared(
-                job, crop, encoder.encode(prompt, count), encoder.encode(negative, count), key
-            )
+            cond = encoded.get((prompt, count, key))
+            if cond is None:  # detections of a tab mostly share their prompts: encode each once
+                cond = encoded[(prompt, count, key)] = encoder.encode(prompt, count)
+            uncond = encoded.get((negative, count, key))
+            if uncond is None:
+                uncond = encoded[(negative, count, key)] = encoder.encode(negative, count)
+            self.prepared[id(job)] = _Prepared(job, crop, cond, uncond, key)
             kept.append(job)
         return kept
 
