@@ -259,3 +259,38 @@ def test_module_entry_point():
     )
     assert result.returncode == 0
     assert result.stdout.startswith("adetailer ")
+
+
+class _RunsCommand:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
+def test_a_crafted_model_file_exits_2_with_one_line(tmp_path, models_dir, capsys):
+    import torch
+
+    target = tmp_path / "pwned"
+    crafted = models_dir / "crafted.pt"
+    models_dir.mkdir(parents=True)
+    torch.save({"model": _RunsCommand(f"touch {target}")}, crafted)
+    code = run(
+        "detect",
+        str(GRACE),
+        "--model",
+        "crafted.pt",
+        "--out",
+        str(tmp_path / "o"),
+        models=models_dir,
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"adetailer: error: refused to load {crafted}: it names posix.system, which is not "
+        "allowed; the file was not loaded (only ultralytics model checkpoints are accepted)"
+    ]
+    assert not target.exists()

@@ -507,3 +507,34 @@ def test_a_failure_with_skip_img2img_keeps_the_init_image(webui, faces_photo, mo
         init, width=768, height=512, script_values={"ADetailer": [True, True, FACE_TAB]}
     )
     assert not ad_changes(init, processed.images[0]).any()
+
+
+class _RunsCommand:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
+def test_a_crafted_model_file_is_refused_in_one_line(webui, generates_faces, tmp_path, capsys):
+    """The refusal names the file and the global, with no traceback; the other tab still runs."""
+    import torch
+
+    target = tmp_path / "pwned"
+    crafted = webui.models_path / "adetailer" / "crafted.pt"
+    crafted.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": _RunsCommand(f"touch {target}")}, crafted)
+    start = calls_so_far()
+    tabs = [{"ad_model": "crafted.pt"}, FACE_TAB]
+    processed = txt2img(webui, script_values={"ADetailer": [True, False, *tabs]})
+    assert len(inner_calls(start)) == 2  # the second tab ran (two faces)
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if "crafted.pt" in line]
+    assert "1st tab skipped" in line
+    assert f"refused to load {crafted}: it names posix.system, which is not allowed" in line
+    assert "Traceback" not in err
+    assert not target.exists()
+    assert "crafted.pt" in infotext_params(processed)["ADetailer warnings"]
