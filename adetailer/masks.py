@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from adetailer.args import MASK_FILTER_METHODS, MASK_MERGE_INVERT, TabArgs
-from adetailer.boxes import box_center, clip_box, mask_to_box, translate_box
+from adetailer.boxes import Box, box_center, clip_box, mask_to_box, translate_box
 from adetailer.detections import Detection, Detections
 
 SORT_NONE = "None"
@@ -106,23 +106,26 @@ def dilate_erode_mask(mask: np.ndarray, value: int) -> np.ndarray:
     if value == 0:
         return mask
     changed = _dilated_or_eroded(mask, value)
-    return np.zeros(mask.shape, dtype=bool) if changed is None else changed
+    return np.zeros(mask.shape, dtype=bool) if changed is None else changed[0]
 
 
 def dilate_erode(detections: Detections, value: int) -> Detections:
-    """Dilate or erode every mask; masks that erosion removes entirely are dropped."""
+    """Dilate or erode every mask, each box following its mask (dynamic denoise and inpaint-size
+    matching read the box); masks that erosion removes entirely are dropped."""
     if value == 0:
         return detections
     changed = []
     for d in detections:
-        mask = _dilated_or_eroded(d.mask, value)
-        if mask is not None:
-            changed.append(d.replace(mask=mask))
+        result = _dilated_or_eroded(d.mask, value)
+        if result is not None:
+            mask, box = result
+            changed.append(d.replace(mask=mask, box=box))
     return detections.with_items(changed)
 
 
-def _dilated_or_eroded(mask: np.ndarray, value: int) -> np.ndarray | None:
-    """`dilate_erode_mask`, or None when nothing is left; the work is done near the mask only.
+def _dilated_or_eroded(mask: np.ndarray, value: int) -> tuple[np.ndarray, Box] | None:
+    """`dilate_erode_mask` and the new mask's box, or None when nothing is left; the work is
+    done near the mask only.
 
     Dilating the whole frame, with a full-size type conversion before and after, was the
     largest part of our mask steps, though a detection covers a few percent of the image. The
@@ -132,6 +135,7 @@ def _dilated_or_eroded(mask: np.ndarray, value: int) -> np.ndarray | None:
     inside the image is unset, as cv2's default border takes it to be; eroding, every pixel
     whose kernel reaches past that edge is unset itself and stays unset whatever the border.
     Where the window meets the image's edge, cv2 applies the same border as to the full frame.
+    The new box is found in the window too, for the same reason.
     """
     if mask.dtype != bool:
         mask = mask.astype(np.uint8).astype(bool)  # what converting to uint8 kept set
@@ -152,9 +156,11 @@ def _dilated_or_eroded(mask: np.ndarray, value: int) -> np.ndarray | None:
         cv2.dilate(window, kernel, dst=target)
     else:
         cv2.erode(window, kernel, dst=target)
-        if not target.any():
-            return None
-    return changed.view(bool)
+    inner = mask_to_box(target)
+    if inner is None:
+        return None
+    box = translate_box(inner, cols.start, rows.start)
+    return changed.view(bool), box
 
 
 def merge_invert(detections: Detections, mode: str) -> Detections:
@@ -184,9 +190,12 @@ def merge_invert(detections: Detections, mode: str) -> Detections:
 
 
 def binary_mask(mask: Image.Image | np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A user's mask (any mode, any size) as booleans of `size`, set where it is brighter than half."""
+    """A user's mask (any mode, any size) as booleans of `size`, set where it is brighter than
+    half: above 127 for 8-bit values, above 0.5 for floats (which run from 0 to 1)."""
     if isinstance(mask, np.ndarray):
         array = mask if mask.ndim == 2 else mask[..., 0]
+        if array.dtype != bool and np.issubdtype(array.dtype, np.floating):
+            array = array > 0.5
         image = Image.fromarray(
             (array > 0).astype(np.uint8) * 255 if array.dtype == bool else array
         )

@@ -283,11 +283,19 @@ class ModelRegistry:
         return entry.path
 
     def _current(self) -> dict[str, ModelEntry]:
-        """The entries, scanning the folders on first use rather than at construction."""
-        with self._lock:
-            if self._entries is None:
-                self._entries = self._build_entries()
-            return self._entries
+        """The entries, scanning the folders on first use rather than at construction.
+
+        The scan (disk I/O) runs outside the lock, so a slow folder never makes other threads
+        wait for the lock; two first uses at once may both scan, and the first result is kept.
+        """
+        entries = self._entries
+        if entries is None:
+            scanned = self._build_entries()
+            with self._lock:
+                if self._entries is None:
+                    self._entries = scanned
+                entries = self._entries
+        return entries
 
     def _build_entries(self) -> dict[str, ModelEntry]:
         files = self._scan_files()

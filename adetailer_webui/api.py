@@ -8,6 +8,9 @@ GET  /adetailer/v1/ad_model  {"ad_model": [model names]}  (the folder is scanned
                                "path", "note"}]}
 POST /adetailer/v1/detect    an image and a tab's detection and mask options in; boxes, labels,
                              scores and base64 PNG masks out; nothing is generated
+
+The routes that read the disk or run a model are plain `def`s: FastAPI runs them in its worker
+threads, so a folder scan or a detection never blocks the server's event loop.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from adetailer.detectors.base import DetectorError
 from adetailer.masks import SORT_NONE, SORT_ORDERS
 from adetailer.pipeline import detect_and_mask
 from adetailer.registry import UnknownModelError
-from adetailer_webui import host, log
+from adetailer_webui import host, log, settings
 
 
 class RequestError(ValueError):
     """A request the caller has to fix; answered with HTTP 422 and one line."""
 
 
-def decode_image(data: Any) -> Image.Image:
+def decode_image(data: Any, max_pixels: int | None = None) -> Image.Image:
+    """The image in a base64 string; one larger than `max_pixels` is refused from its header,
+    before its pixels are decoded (a small file can declare a huge image)."""
     if not isinstance(data, str) or not data:
         raise RequestError('"image" must be a base64-encoded image (PNG, JPEG, WebP)')
     if data.startswith("data:") and "," in data:
@@ -40,14 +45,43 @@ def decode_image(data: Any) -> Image.Image:
     try:
         raw = base64.b64decode(data, validate=False)
         with Image.open(io.BytesIO(raw)) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise RequestError(_too_large(width, height, max_pixels))
             image.load()
             return image.copy()
+    except Image.DecompressionBombError:
+        # Pillow refuses twice its MAX_IMAGE_PIXELS when it opens the file, before we see the size
+        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        if max_pixels is not None and max_pixels <= pillow_limit:
+            raise RequestError(f'"image" is {_over(max_pixels)}') from None
+        raise RequestError(
+            f'"image" is larger than Pillow allows ({pillow_limit} pixels)'
+        ) from None
     except UnidentifiedImageError:
         raise RequestError(
             '"image" is not a readable base64 image: not a known image format'
         ) from None
     except (binascii.Error, OSError, ValueError) as exc:
         raise RequestError(f'"image" is not a readable base64 image: {exc}') from None
+
+
+def _too_large(width: int, height: int, max_pixels: int) -> str:
+    return (
+        f'"image" is {width}x{height} ({width * height / 1e6:.1f} megapixels), {_over(max_pixels)}'
+    )
+
+
+def _over(max_pixels: int) -> str:
+    return f"larger than the limit of {max_pixels / 1e6:g} megapixels (setting ad_detect_max_megapixels)"
+
+
+def max_detect_pixels() -> int:
+    try:
+        megapixels = float(settings.read("ad_detect_max_megapixels"))
+    except (TypeError, ValueError):
+        megapixels = settings.DEFAULTS["ad_detect_max_megapixels"]
+    return int(max(megapixels, 0.0) * 1e6)
 
 
 def encode_png(image: Image.Image) -> str:
@@ -61,7 +95,7 @@ def detect_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError('the body must be a JSON object with an "image" and ad_* options')
     options = dict(body)
-    image = decode_image(options.pop("image", None))
+    image = decode_image(options.pop("image", None), max_detect_pixels())
     sort_by = options.pop("sort_by", SORT_NONE)
     if sort_by not in SORT_ORDERS:
         allowed = ", ".join(f'"{o}"' for o in SORT_ORDERS)
@@ -106,7 +140,6 @@ def add_routes(_demo: Any, app: Any) -> None:
 
     @app.get("/adetailer/v1/ad_model")
     def ad_model(every: bool = Query(False, alias="all")) -> dict[str, Any]:
-        """A plain `def`: FastAPI runs it in a worker thread, off the event loop (disk scan)."""
         registry = host.registry(refresh=True)
         if not every:
             return {"ad_model": registry.names()}

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from adetailer.args import TabArgs, tab_label
@@ -82,7 +83,7 @@ def _prepare(p: Any, args: Sequence[Any]) -> None:
         if not run.written:  # nothing of ours in this infotext: no bookkeeping either
             p.extra_generation_params.pop(DETECTIONS_KEY, None)
         return
-    if is_inpaint(p) and not binary_mask(p.image_mask, p.image_mask.size).any():
+    if is_inpaint(p) and not inpainted_area(p).any():
         log.info("img2img inpainting with an empty mask: ADetailer is off for this generation.")
         return
     skip = parsed.skip_img2img and bool(getattr(p, "init_images", None))
@@ -250,6 +251,13 @@ def is_inpaint(p: Any) -> bool:
     return getattr(p, "image_mask", None) is not None
 
 
+def inpainted_area(p: Any) -> np.ndarray:
+    """Where img2img inpaints, as A1111 applies the user's mask: "Inpaint not masked"
+    (`inpainting_mask_invert`) inverts it, so an empty mask inverted is the whole image."""
+    user = binary_mask(p.image_mask, p.image_mask.size)
+    return ~user if getattr(p, "inpainting_mask_invert", 0) else user
+
+
 def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
     """Every tab, in order, on this image; None when nothing was redrawn."""
     index = image_index(p)
@@ -367,12 +375,8 @@ def _user_mask(p: Any, size: tuple[int, int]) -> Image.Image | None:
     if not is_inpaint(p) or getattr(p, "inpaint_full_res", False):
         return None
     from modules import images
-    from PIL import ImageOps
 
-    user = binary_mask(p.image_mask, p.image_mask.size)
-    mask = Image.fromarray(user.astype("uint8") * 255, mode="L")
-    if getattr(p, "inpainting_mask_invert", 0):
-        mask = ImageOps.invert(mask)
+    mask = Image.fromarray(inpainted_area(p).astype("uint8") * 255, mode="L")
     return images.resize_image(p.resize_mode, mask, size[0], size[1])
 
 

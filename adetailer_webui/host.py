@@ -34,19 +34,25 @@ def downloads_allowed() -> bool:
 
 
 def registry(refresh: bool = False) -> ModelRegistry:
-    """The one model registry; `refresh` finds new files, a changed extra-dirs setting rebuilds it."""
+    """The one model registry; `refresh` finds new files, a changed extra-dirs setting rebuilds it.
+
+    The lock only picks the registry; the folder scan of a refresh runs outside it, so a
+    generation asking for the registry never waits for an API request's scan (or the reverse).
+    """
     global _registry, _registry_key
+    key = (models_dir(), str(settings.read("ad_extra_models_dir")), downloads_allowed())
     with _registry_lock:
-        key = (models_dir(), str(settings.read("ad_extra_models_dir")), downloads_allowed())
-        if _registry is None or key != _registry_key:
+        created = _registry is None or key != _registry_key
+        if created:
             directory, extra, allow_download = key
             with contextlib.suppress(OSError):  # read-only: hub models and extra dirs still work
                 directory.mkdir(parents=True, exist_ok=True)
             _registry = ModelRegistry(directory, extra, allow_download=allow_download)
             _registry_key = key
-        elif refresh:
-            _registry.refresh()
-        return _registry
+        current = _registry
+    if refresh and not created:
+        current.refresh()
+    return current
 
 
 def is_forge() -> bool:

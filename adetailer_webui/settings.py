@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "ad_match_inpaint_bbox_size": MATCH_OFF,
     # new in this version
     "ad_write_detections": True,
+    "ad_detect_max_megapixels": 100.0,
 }
 
 
@@ -134,6 +135,14 @@ def register() -> None:
         {"choices": list(MATCH_MODES)},
         info="Strict: the nearest SDXL training resolution (SDXL models only);"
         " Free: any model, the box's aspect in multiples of 8",
+    )
+    add(
+        "ad_detect_max_megapixels",
+        "Largest image POST /adetailer/v1/detect accepts, in megapixels",
+        gr.Number,
+        {"minimum": 1, "precision": 1},
+        info="larger images are refused with an error (422) before they are decoded;"
+        " 100 lets an upscaled 8k image (33 MP) through",
     )
     add(
         "ad_write_detections",

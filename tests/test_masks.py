@@ -167,7 +167,8 @@ def test_dilate_erode(dets, value):
     by_label = {d.label: d for d in dets}
     for d in out:
         before = by_label[d.label]
-        assert d.box == before.box
+        # the box follows the mask (dynamic denoise and inpaint-size matching read it)
+        assert d.box == (before.box if value == 0 else mask_to_box(d.mask))
         assert d.confidence == before.confidence
         assert d.mask.any()
         if value >= 0:
@@ -231,6 +232,7 @@ def test_dilate_erode_near_the_mask_is_the_full_frame_operation(mask, value):
     assert len(kept) == (1 if expected.any() else 0)
     if kept:
         assert np.array_equal(kept[0].mask, expected)
+        assert kept[0].box == mask_to_box(expected)
 
 
 def test_dilate_erode_matches_the_full_frame_at_generation_sizes():
@@ -353,6 +355,30 @@ def test_keep_intersecting_with_a_user_mask_of_another_size_and_mode():
     assert keep_intersecting(dets, np.zeros((20, 40), dtype=bool)).labels == []
 
 
+def test_dilation_grows_a_face_box_with_its_mask():
+    size = (64, 48)
+    box = (20.0, 10.0, 30.0, 25.0)
+    dets = Detections(Image.new("RGB", size), (Detection(box, box_to_mask(box, size), 1, "a"),))
+    (grown,) = dilate_erode(dets, 5)
+    assert grown.box == (18.0, 8.0, 32.0, 27.0)
+    (shrunk,) = dilate_erode(dets, -5)
+    assert shrunk.box == (22.0, 12.0, 28.0, 23.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_mask_reads_floats_from_zero_to_one(dtype):
+    array = np.zeros((6, 8), dtype=dtype)
+    array[1:3, 2:5] = 1.0
+    array[4, 0] = 0.6
+    array[5, 0] = 0.4
+    mask = binary_mask(array, (8, 6))
+    expected = np.zeros((6, 8), dtype=bool)
+    expected[1:3, 2:5] = True
+    expected[4, 0] = True
+    assert np.array_equal(mask, expected)
+    assert np.array_equal(binary_mask(array, (16, 12)), expected.repeat(2, 0).repeat(2, 1))
+
+
 def test_binary_mask_from_rgb_and_opaque_rgba():
     rgb = Image.new("RGB", (4, 4), (255, 255, 255))
     assert binary_mask(rgb, (4, 4)).all()
@@ -379,8 +405,10 @@ def test_every_surviving_mask_keeps_its_own_box_and_score(dets, k, order, dx, dy
         moved = shift_mask(source.mask, dx, -dy)
         expected_mask = dilate_erode_mask(moved, kernel)
         assert np.array_equal(d.mask, expected_mask)
-        # the box moved with the mask (and stays on the image)
-        assert d.box[0] == max(0.0, min(source.box[0] + dx, dets.size[0]))
+        if kernel == 0:  # the box moved with the mask (and stays on the image)
+            assert d.box[0] == max(0.0, min(source.box[0] + dx, dets.size[0]))
+        else:  # then grew or shrank with it
+            assert d.box == mask_to_box(expected_mask)
 
 
 @settings(max_examples=100, deadline=None)

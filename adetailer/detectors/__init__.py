@@ -38,8 +38,20 @@ _CacheKey = tuple[str, str]
 _FileStamp = tuple[int, int] | None
 
 _cache: dict[_CacheKey, tuple[_FileStamp, Detector]] = {}
-_lock = threading.Lock()
+_loading: dict[_CacheKey, _Loading] = {}
+_lock = threading.Lock()  # guards the two dicts; never held while a model loads
 _loads = 0
+
+
+class _Loading:
+    """A load in progress: threads that want the same model wait for it instead of loading it
+    again; threads that want other models never wait for it."""
+
+    def __init__(self, stamp: _FileStamp) -> None:
+        self.stamp = stamp
+        self.done = threading.Event()
+        self.detector: Detector | None = None
+        self.error: BaseException | None = None
 
 
 def load_detector(entry: ModelEntry, *, device: str = "") -> Detector:
@@ -48,22 +60,48 @@ def load_detector(entry: ModelEntry, *, device: str = "") -> Detector:
     A Hub entry must have been fetched first (`ModelRegistry.prepare`), so that it has a path.
     MediaPipe models run on the CPU whatever `device` says, but an unknown device is refused.
     """
+    global _loads
     check_package(entry.name, entry.kind)
     if entry.kind == "mediapipe":
         check_device(device)
     path, stamp = _local_file(entry)
     key = (str(path) if path is not None else f"builtin:{entry.name}", device)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+    while True:
+        with _lock:
+            cached = _cache.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            loading = _loading.get(key)
+            owner = loading is None
+            if loading is None:
+                loading = _loading[key] = _Loading(stamp)
+        if owner:
+            break
+        loading.done.wait()
+        if loading.stamp == stamp:
+            if loading.error is not None:
+                raise loading.error
+            if loading.detector is not None:
+                return loading.detector
+        # the file changed while another thread loaded its older version: look again
+    try:
         detector = _load(entry, path, device)
-        if cached is not None:
-            _close(cached[1])
+    except BaseException as error:
+        loading.error = error
+        with _lock:
+            del _loading[key]
+        loading.done.set()
+        raise
+    loading.detector = detector
+    with _lock:
+        replaced = _cache.get(key)
         _cache[key] = (stamp, detector)
-        global _loads
+        del _loading[key]
         _loads += 1
-        return detector
+    loading.done.set()
+    if replaced is not None:
+        _close(replaced[1])
+    return detector
 
 
 def clear_detector_cache() -> None:

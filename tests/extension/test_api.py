@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import struct
+import threading
+import zlib
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from adetailer.__version__ import __version__
+from adetailer.boxes import box_iou
 from tests.extension.test_generation import calls_so_far, infotext_params, inner_calls
 
 FACE_TAB = {"ad_model": "mediapipe_face_full"}
@@ -175,7 +181,7 @@ def test_the_model_list_is_found_again(client, webui):
 
 
 def test_detect_route(client, faces_photo):
-    image, _ = faces_photo
+    image, faces = faces_photo
     answer = client.post(
         "/adetailer/v1/detect",
         json={
@@ -194,6 +200,21 @@ def test_detect_route(client, faces_photo):
     assert mask.size == image.size
     assert mask.mode == "L"
     assert Image.open(io.BytesIO(base64.b64decode(body["preview"]))).size == image.size
+    # each mask covers its own face: the pinned box of the face pasted into the photo
+    masks = [
+        np.asarray(Image.open(io.BytesIO(base64.b64decode(m["mask"])))) > 0 for m in body["masks"]
+    ]
+    for mask, face in zip(masks, sorted(faces), strict=True):  # masks come left to right
+        ys, xs = np.nonzero(mask)
+        assert box_iou((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), face) > 0.7
+        left, top, right, bottom = face
+        inset_x, inset_y = (right - left) / 10, (bottom - top) / 10
+        core = mask[
+            round(top + inset_y) : round(bottom - inset_y),
+            round(left + inset_x) : round(right - inset_x),
+        ]
+        assert core.mean() > 0.98  # the face's middle is all mask
+        assert mask.sum() < 1.5 * (right - left) * (bottom - top)  # the face, not the picture
 
 
 @pytest.mark.parametrize(
@@ -217,3 +238,122 @@ def test_detect_route_errors_are_one_line(client, faces_photo, body, expected):
     assert expected in detail
     assert "\n" not in detail
     assert " at 0x" not in detail  # no Python object in a message
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size and holds no pixels: all a decompression bomb needs to say."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_detect_refuses_images_above_the_pixel_limit(client, webui):
+    from modules import shared
+
+    for width, height in [(12000, 10000), (20000, 20000)]:
+        bomb = base64.b64encode(png_header(width, height)).decode()
+        answer = client.post("/adetailer/v1/detect", json={"image": bomb})
+        assert answer.status_code == 422
+        assert answer.json()["detail"].endswith(
+            "larger than the limit of 100 megapixels (setting ad_detect_max_megapixels)"
+        )
+    # below Pillow's own refusal (twice its 89 MP), the size is known and named
+    assert answer.json()["detail"].startswith('"image" is larger than the limit')
+    shared.opts.data["ad_detect_max_megapixels"] = 0.2
+    small = b64(Image.new("RGB", (768, 512)))
+    answer = client.post("/adetailer/v1/detect", json={"image": small})
+    assert answer.status_code == 422
+    assert "limit of 0.2 megapixels" in answer.json()["detail"]
+
+
+def test_a_decompression_bomb_is_a_422_when_pillow_refuses_it_first(client, webui):
+    from modules import shared
+
+    shared.opts.data["ad_detect_max_megapixels"] = 10_000
+    bomb = base64.b64encode(png_header(30000, 30000)).decode()
+    answer = client.post("/adetailer/v1/detect", json={"image": bomb})
+    assert answer.status_code == 422
+    assert "larger than Pillow allows" in answer.json()["detail"]
+
+
+def test_an_upscaled_8k_image_is_within_the_default_limit():
+    from adetailer_webui.api import decode_image, max_detect_pixels
+
+    image = decode_image(b64(Image.new("RGB", (7680, 4320))), max_detect_pixels())
+    assert image.size == (7680, 4320)
+
+
+def test_the_model_list_route_does_not_run_on_the_event_loop(webui):
+    route = next(r for r in webui.app.routes if getattr(r, "path", "") == "/adetailer/v1/ad_model")
+    assert not asyncio.iscoroutinefunction(route.endpoint)
+
+
+def test_a_folder_scan_does_not_hold_the_registry_lock(webui, monkeypatch):
+    """Generation asks host.registry() for every image; an API scan must not make it wait."""
+    from adetailer.registry import ModelRegistry
+    from adetailer_webui import host
+
+    current = host.registry()
+    inside, release = threading.Event(), threading.Event()
+    real_build = ModelRegistry._build_entries
+
+    def slow_build(self):
+        inside.set()
+        assert release.wait(30)
+        return real_build(self)
+
+    monkeypatch.setattr(ModelRegistry, "_build_entries", slow_build)
+    scan = threading.Thread(target=lambda: host.registry(refresh=True))
+    scan.start()
+    try:
+        assert inside.wait(30)
+        assert host.registry() is current  # while the scan is under way
+        assert "mediapipe_face_full" in current.names()
+    finally:
+        release.set()
+        scan.join(30)
+
+
+def test_detect_with_one_model_while_a_generation_detects_with_another(yolo_webui, faces_photo):
+    """A /detect request is answered while a generation's YOLO model is mid-forward."""
+    from adetailer.detectors import load_detector
+    from adetailer_webui import host
+
+    face = load_detector(host.registry().prepare("face_test.pt"), device=host.detection_device())
+    network = face.model.model
+    original = network.forward
+    inside, release = threading.Event(), threading.Event()
+
+    def held_forward(*args, **kwargs):
+        if threading.current_thread() is generation:
+            inside.set()
+            assert release.wait(60), "the /detect request never finished"
+        return original(*args, **kwargs)
+
+    network.forward = held_forward
+    results = []
+    tab = {"ad_model": "face_test.pt", "ad_confidence": 0.01, "ad_mask_k": 1}
+    generation = threading.Thread(target=lambda: results.append(txt2img(yolo_webui, [tab])))
+    try:
+        generation.start()
+        assert inside.wait(60)
+        answer = TestClient(yolo_webui.app).post(
+            "/adetailer/v1/detect",
+            json={
+                "image": b64(faces_photo[0]),
+                "ad_model": "person_test-seg.pt",
+                "ad_confidence": 0.01,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["detections"]) > 0
+    finally:
+        release.set()
+        generation.join(120)
+        del network.forward
+    assert len(results[0].images) == 1

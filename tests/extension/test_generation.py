@@ -237,6 +237,36 @@ def test_inpaint_with_an_empty_mask_turns_adetailer_off(webui, faces_photo, caps
     assert "empty mask" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("covered", ["nothing", "faces", "everything"])
+def test_the_empty_mask_check_follows_inpaint_not_masked(webui, faces_photo, capsys, covered):
+    """With "Inpaint not masked" the user's mask is inverted before anything is inpainted, so
+    the check for an empty mask must invert it too: an empty mask means the whole image."""
+    init, faces = faces_photo
+    user_mask = Image.new("L", init.size, 255 if covered == "everything" else 0)
+    if covered == "faces":  # all of each face but its edge, which the detections overlap
+        for x1, y1, x2, y2 in faces:
+            user_mask.paste(255, (int(x1) + 4, int(y1) + 4, int(x2) - 4, int(y2) - 4))
+    start = calls_so_far()
+    webui.img2img(
+        init,
+        user_mask,
+        width=768,
+        height=512,
+        inpaint_full_res=0,
+        inpainting_mask_invert=1,
+        script_values={"ADetailer": [True, False, FACE_TAB]},
+    )
+    out = capsys.readouterr().out
+    if covered == "everything":  # inverted: nothing is inpainted, so ADetailer is off
+        assert len(inner_calls(start)) == 1
+        assert "empty mask" in out
+    elif covered == "faces":  # inverted: all but the faces, whose edges the detections reach
+        assert len(inner_calls(start)) == 3
+    else:  # inverted: the whole image (which the fake model recolours: nothing is found)
+        assert "empty mask" not in out
+        assert "nothing detected on image 1" in out
+
+
 def test_interrupt_stops_at_once_and_keeps_what_was_done(webui, generates_faces):
     from modules import sd_samplers_fake
 
