@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     guard = NetworkGuard().install()
     result = measure(options)
-    result["network_attempts"] = guard.count()
+    result["network_attempts"] = list(guard.attempts)
     options.out.write_text(json.dumps(result, indent=1), encoding="utf8")
     return 0
 

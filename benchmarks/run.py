@@ -45,6 +45,8 @@ class Plan:
     budget_s: float  # more rounds while one phase at one size takes less than this
     startup_runs: tuple[int, int]  # core, web UI
     mask_counts: tuple[int, ...]
+    parallel_rounds: int  # two models one after the other / in two threads, each
+    parallel_loads: int  # loads of another model a cached detector is asked for through
 
 
 FULL = Plan(
@@ -56,6 +58,8 @@ FULL = Plan(
     budget_s=3.0,
     startup_runs=(5, 3),
     mask_counts=(1, 5, 20),
+    parallel_rounds=10,
+    parallel_loads=3,
 )
 QUICK = Plan(
     name="quick",
@@ -66,6 +70,8 @@ QUICK = Plan(
     budget_s=0.0,
     startup_runs=(1, 1),
     mask_counts=(1, 5),
+    parallel_rounds=1,
+    parallel_loads=1,
 )
 
 
@@ -110,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         workers = Workers(Path(tmp), environment)
         models_dir = Path(tmp) / "models"
         models_dir.mkdir()
-        if any(not name.startswith("mediapipe") for name in options.models):
+        with_yolo = any(not name.startswith("mediapipe") for name in options.models)
+        if with_yolo:
             _say(f"building YOLO test models in {models_dir}")
             build_yolo_models(models_dir)
         listing = ["--models-dir", str(models_dir)]
@@ -133,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         mask_steps = workers.run(Task("benchmarks.mask_steps", "mask-steps", _mask_args(plan)))
+        parallel = {}
+        if with_yolo:
+            counts = ["--rounds", str(plan.parallel_rounds), "--loads", str(plan.parallel_loads)]
+            parallel = workers.run(Task("benchmarks.parallel", "parallel", [*listing, *counts]))
 
     run = BenchmarkRun(
         command=command,
@@ -146,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         startup_webui=startup_webui,
         models=models,
         mask_steps=mask_steps,
+        parallel=parallel,
     )
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(render(run), encoding="utf8")

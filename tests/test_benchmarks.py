@@ -27,6 +27,7 @@ SECTIONS = (
     "## Warm time per image (ms, our path) and what was found",
     "## Memory",
     "## Our steps after inference, by number of detections",
+    "## Detectors in parallel",
     "## How this was measured",
 )
 
@@ -98,7 +99,14 @@ def test_quick_run_writes_every_row_with_readable_ratios(tmp_path: Path) -> None
     assert len(startup) == 2
     assert all(row["Network attempts"] == "0" for row in startup)
 
+    parallel = table(text, "## Detectors in parallel")
+    assert "1" in {row["torch threads"] for row in parallel}
+    for row in parallel:
+        assert parse_ratio(row["Parallel / sequential"]) > 0
+    assert "two YOLO models in two threads <= 0.7x of one after the other" in targets
+    assert "a cached detect waits <= 5 ms while another model loads" in targets
+
     verdicts = [line for line in completed.stdout.splitlines() if line[:4] in ("PASS", "FAIL")]
     # three ratio targets per model and size (overhead; reload end to end and acquisition),
-    # two start-up timings, one network check
-    assert len(verdicts) == 3 * len(expected) + 3
+    # two start-up timings, one network check, two parallel targets
+    assert len(verdicts) == 3 * len(expected) + 5
