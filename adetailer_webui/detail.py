@@ -352,8 +352,13 @@ def detail_tab(
     shared.state.job_count += len(jobs)
     overrides.use(overrides_for(args))
 
+    def report(line: str) -> None:  # a ControlNet that failed in a detail pass
+        message = f"{label}: {line}"
+        log.warn(message)
+        _add_warning(p, run, message)
+
     def inpaint(current: Image.Image, job: InpaintJob) -> Image.Image | None:
-        return run_inner_pass(p, current, job, args, inputs.styles)
+        return run_inner_pass(p, current, job, args, inputs.styles, report)
 
     done = run_jobs(
         image,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +39,20 @@ def original(p: Any) -> Original:
 
 
 def run_inner_pass(
-    p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
+    p: Any,
+    image: Image.Image,
+    job: InpaintJob,
+    args: TabArgs,
+    styles: list[str],
+    report: Callable[[str], None] | None = None,
 ) -> Image.Image | None:
-    """One detection's img2img "inpaint only masked" pass; None when it did not finish."""
+    """One detection's img2img "inpaint only masked" pass; None when it did not finish.
+
+    `report` gets the line about a ControlNet that failed in the pass (it then runs without it).
+    """
     from modules import processing
 
-    p2 = build_inner_p(p, image, job, args, styles)
+    p2 = build_inner_p(p, image, job, args, styles, report)
     try:
         with controlnet_ext.units.batch_hijack_off():  # ControlNet
             processed = processing.process_images(p2)
@@ -71,7 +79,12 @@ def _scheduler(p: Any, args: TabArgs) -> str:
 
 
 def build_inner_p(
-    p: Any, image: Image.Image, job: InpaintJob, args: TabArgs, styles: list[str]
+    p: Any,
+    image: Image.Image,
+    job: InpaintJob,
+    args: TabArgs,
+    styles: list[str],
+    report: Callable[[str], None] | None = None,
 ) -> Any:
     from modules.processing import StableDiffusionProcessingImg2Img
 
@@ -130,7 +143,7 @@ def build_inner_p(
     if runner is not None:
         p2.scripts = runner
         p2.script_args = script_args
-    controlnet_ext.units.prepare_inner_pass(p, p2, args)  # ControlNet: units of this pass
+    controlnet_ext.units.prepare_inner_pass(p, p2, args, report)  # ControlNet: units of this pass
     return p2
 
 

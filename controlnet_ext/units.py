@@ -19,7 +19,15 @@ does so on the detail pass's script copies, never on the user's runner.
 Forge (`lib_controlnet`): there is no such function; the unit is written into the ControlNet
 slot directly, and the other allowed scripts keep running (the original ADetailer ran
 ControlNet alone). Forge's unit carries the image itself, in the format that Forge version reads
-(`forge_takes_arrays`).
+(`forge_takes_arrays`). Forge runs the preprocessor in its `process` hook, before the img2img
+init crops anything, and never crops a unit's image to the "only masked" region (Forge 2.0.1):
+the unit gets the detail pass's own crop (`detail_region`), or its control image would be the
+whole picture squeezed into the face (the original ADetailer's #36).
+
+A preprocessor that cannot run (its annotator weights cannot be downloaded, say) fails inside
+ControlNet's `process` hook; the web UI would print a traceback and redraw without ControlNet.
+`_guard` catches it in the detail pass's ControlNet copy: one line names the preprocessor, the
+pass goes on without ControlNet, and the later detail passes of the generation do not try again.
 """
 
 from __future__ import annotations
@@ -27,10 +35,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from adetailer.args import CONTROLNET_PASSTHROUGH
 from controlnet_ext import default_module, forge_modules, kind
@@ -42,15 +52,25 @@ NONE = "None"
 TITLE = "controlnet"  # both ControlNets' script title, lower-cased
 # sd-webui-controlnet keeps the un-hijacked function here while it hijacks process_images_inner
 ORIGINAL_INNER = "__controlnet_original_process_images_inner"
+# sd-webui-controlnet empties its loaded-model cache whenever its script object's
+# `latest_model_hash` differs from the checkpoint's. The detail pass runs a copy of the user's
+# object, which has none when the user runs no unit of their own, so every detection would load
+# the ControlNet model from disk again; the copy gets what the previous detail pass left.
+CACHE_KEY = "latest_model_hash"
 
 
-def prepare_inner_pass(p: Any, p2: Any, args: TabArgs) -> None:
+Report = Callable[[str], None]
+
+
+def prepare_inner_pass(p: Any, p2: Any, args: TabArgs, report: Report | None = None) -> None:
     """Give the detail pass `p2` the ControlNet units the tab (`args`) asks for.
 
-    `p` is the generation: the place for this generation's one-time console notes.
+    `p` is the generation: the place for this generation's one-time console notes. `report`
+    receives the line about a ControlNet that failed in the pass (the console otherwise).
     """
     model = args.ad_controlnet_model
     if model in (None, "", CONTROLNET_PASSTHROUGH):
+        _guard(p, p2, report)  # the user's own units run as they set them
         return
     if model == NONE:
         _disable_user_units(p2)
@@ -72,10 +92,14 @@ def prepare_inner_pass(p: Any, p2: Any, args: TabArgs) -> None:
     if script is None:
         _note(p, "ControlNet is not part of this generation; the detail passes run without it.")
         return
+    if ((model, module),) in _failures(p):
+        _disable_user_units(p2)  # it failed in an earlier pass of this generation: said once
+        return
     if which == "a1111":
         _a1111_unit(p, p2, args, model, module)
     else:
         _forge_unit(p, p2, script, args, model, module)
+    _guard(p, p2, report)
 
 
 @contextlib.contextmanager
@@ -176,16 +200,155 @@ def forge_takes_arrays(unit_class: type) -> bool:
 def _forge_image(unit_class: type, p2: Any, inpaint: bool) -> dict[str, Any]:
     """The detail pass's image (and, for inpaint preprocessors, its mask) in the unit's format.
 
-    Forge crops both to the "only masked" region itself. Without a mask a unit acts on the
-    whole crop; an inpaint preprocessor needs to know what is redrawn, as in A1111.
+    In "only masked" mode that is the pass's crop; Forge would otherwise preprocess the whole
+    picture. Without a mask a unit acts on the whole crop; an inpaint preprocessor needs to know
+    what is redrawn, as in A1111.
     """
-    image = np.asarray(p2.init_images[0].convert("RGB"))
+    region = detail_region(p2)
+    if region is not None:
+        source, source_mask = region
+    else:
+        source, source_mask = p2.init_images[0], p2.image_mask
+    image = np.asarray(source.convert("RGB"))
     mask = None
-    if inpaint and p2.image_mask is not None:
-        mask = np.asarray(p2.image_mask.convert("L").convert("RGB"))
+    if inpaint and source_mask is not None:
+        mask = np.asarray(source_mask.convert("L").convert("RGB"))
     if forge_takes_arrays(unit_class):
         return {"image": image, "mask_image": mask}
     return {"image": {"image": image, "mask": mask if mask is not None else np.zeros_like(image)}}
+
+
+def detail_region(p2: Any) -> tuple[Image.Image, Image.Image] | None:
+    """The init image and mask as the detail pass redraws them, or None in whole-picture mode.
+
+    What A1111's (and Forge's) img2img init does for "inpaint only masked", with the web UI's own
+    functions: the binary mask, blurred as the pass blurs it; its box grown by the padding and to
+    the pass's aspect ratio; image and mask cropped to that box and resized to the pass's size.
+    """
+    if not getattr(p2, "inpaint_full_res", False) or getattr(p2, "image_mask", None) is None:
+        return None
+    from modules import images, masking, processing
+
+    mask = processing.create_binary_mask(p2.image_mask, round=getattr(p2, "mask_round", True))
+    if getattr(p2, "inpainting_mask_invert", 0):
+        mask = ImageOps.invert(mask)
+    mask = _blurred(mask, getattr(p2, "mask_blur_x", 0), getattr(p2, "mask_blur_y", 0))
+    box = masking.get_crop_region_v2(mask, p2.inpaint_full_res_padding)
+    if not box:
+        return None
+    box = masking.expand_crop_region(box, p2.width, p2.height, mask.width, mask.height)
+    image = p2.init_images[0].convert("RGB").crop(box)
+    image = images.resize_image(2, image, p2.width, p2.height)
+    mask = images.resize_image(2, mask.crop(box), p2.width, p2.height).convert("L")
+    return image, mask
+
+
+def _blurred(mask: Image.Image, blur_x: int, blur_y: int) -> Image.Image:
+    """The img2img init's mask blur: a Gaussian along x, then along y (kernel as A1111 sizes it)."""
+    import cv2
+
+    array = np.array(mask)
+    if blur_x > 0:
+        size = 2 * int(2.5 * blur_x + 0.5) + 1
+        array = cv2.GaussianBlur(array, (size, 1), blur_x)
+    if blur_y > 0:
+        size = 2 * int(2.5 * blur_y + 0.5) + 1
+        array = cv2.GaussianBlur(array, (1, size), blur_y)
+    return Image.fromarray(array)
+
+
+# --- a ControlNet that fails in the detail pass ------------------------------------------------
+
+
+def _guard(p: Any, p2: Any, report: Report | None) -> None:
+    """Catch a failure of ControlNet's `process` hook in the detail pass (see the module notes).
+
+    Only the detail pass's copy of the script is wrapped; the user's script object is untouched.
+    The copy also gets the model-cache key the previous detail pass left (`CACHE_KEY`).
+    """
+    script = _controlnet_script(getattr(p2, "scripts", None))
+    if script is None:
+        return
+    units = _enabled_units(_slot(p2, script))
+    if not units:
+        return
+    if units in _failures(p):
+        _disable_user_units(p2)
+        return
+    carried = getattr(p, "_ad_controlnet_cache_key", None)
+    if carried is not None and hasattr(script, CACHE_KEY):
+        setattr(script, CACHE_KEY, carried)
+    process = script.process
+
+    def guarded(q: Any, *script_args: Any, **kwargs: Any) -> Any:
+        try:
+            result = process(q, *script_args, **kwargs)
+        except Exception as exc:
+            _failures(p).add(units)
+            _disable_user_units(q)  # its later hooks in this pass see no unit to run
+            message = _failure_line(exc, units)
+            if report is None:
+                _note(p, message)
+            else:
+                report(message)
+            return None
+        with contextlib.suppress(Exception):
+            p._ad_controlnet_cache_key = getattr(script, CACHE_KEY)
+        return result
+
+    script.process = guarded
+
+
+def _failure_line(exc: BaseException, units: tuple[tuple[str, str], ...]) -> str:
+    modules = ", ".join(repr(module) for _, module in units)
+    error = f"{type(exc).__name__}: {_first_line(exc)}"
+    if _in_preprocessor(exc):
+        what = f"ControlNet preprocessor {modules} could not run ({error})"
+    else:
+        models = ", ".join(repr(model) for model, _ in units)
+        what = f"ControlNet failed ({error}; model {models}, preprocessor {modules})"
+    return f"{what}; the detail passes run without ControlNet."
+
+
+def _in_preprocessor(exc: BaseException) -> bool:
+    """Whether the failure happened in a preprocessor (or its annotator), by its traceback.
+
+    Both ControlNets keep preprocessors in files and functions named so: sd-webui-controlnet's
+    `preprocess_input_image` and `annotator/`, Forge's `forge_preprocessor_*` and
+    `forge_legacy_preprocessors/annotator/`.
+    """
+    for frame in traceback.extract_tb(exc.__traceback__):
+        where = f"{frame.filename} {frame.name}".replace("\\", "/").lower()
+        if "preprocess" in where or "/annotator/" in where:
+            return True
+    return False
+
+
+def _failures(p: Any) -> set[tuple[tuple[str, str], ...]]:
+    """The (model, module) unit sets that failed in this generation's detail passes."""
+    failures = getattr(p, "_ad_controlnet_failures", None)
+    if failures is None:
+        failures = set()
+        with contextlib.suppress(Exception):
+            p._ad_controlnet_failures = failures
+    return failures
+
+
+def _enabled_units(slot: Sequence[Any]) -> tuple[tuple[str, str], ...]:
+    """(model, module) of each enabled unit in a ControlNet slot (objects or API dicts).
+
+    An API dict without "enabled" is a disabled unit in sd-webui-controlnet and an enabled one
+    in Forge (their units' defaults).
+    """
+    enabled_by_default = kind() == "forge"
+    units = []
+    for arg in slot:
+        if isinstance(arg, dict):
+            if arg.get("enabled", enabled_by_default):
+                units.append((str(arg.get("model")), str(arg.get("module"))))
+        elif getattr(arg, "enabled", False):
+            units.append((str(arg.model), str(arg.module)))
+    return tuple(units)
 
 
 # --- the ControlNet slot of the detail pass's arguments ----------------------------------------

@@ -1,13 +1,17 @@
 """ControlNet in the detail pass, with test doubles of sd-webui-controlnet and Forge's ControlNet.
 
 The doubles (tests/webui/controlnet_a1111, tests/webui/controlnet_forge) record, for every
-`process` call of their "ControlNet" script, the p and the enabled units it saw; the detail
-passes are the calls whose p is ADetailer's inner p.
+`process` call of their "ControlNet" script, the p, the enabled units it saw and the control
+input each unit resolved to; the detail passes are the calls whose p is ADetailer's inner p.
+Both follow what the real ones did in a real A1111 1.10.1 + sd-webui-controlnet 1.1.455 and a
+real Forge 2.0.1 (issue #13): A1111's ControlNet cuts its input to the "only masked" crop, Forge's
+does not; preprocessors that need annotator weights fail offline.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ MODEL_FILES = (
     "control_v11p_sd15_openpose.pth",
     "control_v11p_sd15_inpaint.pth",
     "control_v11f1e_sd15_tile.pth",
+    "control_v11p_sd15_lineart.pth",
     "controlnet_union_sdxl.safetensors",
     "control_v11p_sd15_canny.pth",  # a family ADetailer does not drive
 )
@@ -43,12 +48,18 @@ def launch(
     *,
     config: dict[str, Any] | None = None,
     sample_as: str | None = None,
+    checkpoint: str = "sd15.safetensors",
+    annotators: bool = True,
 ) -> harness.FakeWebUI:
-    """A web UI with ADetailer, the ControlNet of `variant` (None: none) and its model files."""
+    """A web UI with ADetailer, the ControlNet of `variant` (None: none) and its model files.
+
+    `annotators`: the preprocessors' weights are there (as after a first online run); without
+    them, openpose, lineart, ... fail as they do offline.
+    """
     monkeypatch.setenv("FAKE_FORGE_CONTROLNET", "reforge" if variant == "reforge" else "forge")
     webui = harness.FakeWebUI(
         tmp_path,
-        checkpoints=["sd15.safetensors"],
+        checkpoints=[checkpoint],
         config={"samples_save": False, **(config or {})},  # PNG encoding is half the time
         forge=variant in ("forge", "reforge"),
     )
@@ -56,12 +67,25 @@ def launch(
         webui.add_model_file(tmp_path / "models" / "ControlNet" / name)
     webui.install_extension(REPO_ROOT, "adetailer", symlink=True)
     if variant == "a1111":
-        webui.install_extension(CONTROLNET_A1111, "sd-webui-controlnet")
+        folder = webui.install_extension(CONTROLNET_A1111, "sd-webui-controlnet")
+        weights = folder / "annotator" / "downloads"
     elif variant is not None:
         webui.install_extension(CONTROLNET_FORGE, "sd_forge_controlnet", builtin=True)
+        weights = tmp_path / "models" / "ControlNetPreprocessor"
+    if variant is not None and annotators:
+        for folder_name, filename in ANNOTATOR_WEIGHTS:
+            webui.add_model_file(weights / folder_name / filename)
     if sample_as:
         webui.install_extension(SAMPLE, sample_as)
     return webui.launch(api=True)
+
+
+ANNOTATOR_WEIGHTS = (  # what the doubles' openpose and lineart preprocessors load
+    ("openpose", "body_pose_model.pth"),
+    ("openpose", "dw-ll_ucoco_384.onnx"),
+    ("lineart", "sk_model.pth"),
+    ("lineart", "sk_model2.pth"),
+)
 
 
 @pytest.fixture(params=VARIANTS)
@@ -95,16 +119,14 @@ def unit_class(variant: str) -> type:
     return controlnet_ext.forge_modules()[0].ControlNetUnit
 
 
-def user_unit(variant: str) -> Any:
+def user_unit(
+    variant: str, stem: str = "control_v11p_sd15_openpose", module="openpose_full"
+) -> Any:
     """The unit a user set up: openpose with their own pose image."""
     pose = np.full((64, 64, 3), 200, dtype=np.uint8)
     image: Any = {"image": pose, "mask": np.zeros_like(pose)} if variant == "reforge" else pose
     return unit_class(variant)(
-        enabled=True,
-        model=model("control_v11p_sd15_openpose"),
-        module="openpose_full",
-        weight=0.7,
-        image=image,
+        enabled=True, model=model(stem), module=module, weight=0.7, image=image
     )
 
 
@@ -145,6 +167,7 @@ MODES = {
         },
         "dw_openpose_full",
     ),
+    "tile": ({"ad_controlnet_model": "control_v11f1e_sd15_tile"}, "tile_resample"),
 }
 
 
@@ -205,28 +228,39 @@ def test_units_of_the_detail_pass_and_the_users_units_afterwards(cn_webui, varia
 
 
 def check_input(variant: str, call: Any, *, inpaint: bool) -> None:
-    """A1111: no image (ControlNet takes the pass's own); Forge: the pass's image in its format."""
+    """The control input is the detail pass's own crop, never the whole picture (the original's
+    #36). A1111: no image (ControlNet takes the pass's own and crops it); Forge: the crop, in the
+    format that Forge reads (it would not crop the whole picture)."""
     unit, p = call.units[0], call.p
     if variant == "a1111":
         assert unit.image is None
-        assert p.init_images
-        assert p.image_mask is not None
-        return
-    image = np.asarray(p.init_images[0].convert("RGB"))
-    if variant == "forge":
+    elif variant == "forge":
         assert isinstance(unit.image, np.ndarray)
-        np.testing.assert_array_equal(unit.image, image)
     else:
         assert isinstance(unit.image, dict)
-        np.testing.assert_array_equal(unit.image["image"], image)
-    np.testing.assert_array_equal(call.images[0], image)
-    mask = call.masks[0]
-    if inpaint:  # the detection's mask: what the inpaint preprocessor redraws
-        assert mask is not None
-        expected = np.asarray(p.image_mask.convert("L")) > 127
-        np.testing.assert_array_equal(mask[:, :, 0] > 127, expected)
-    else:
+    control = call.images[0]
+    crop = pass_crop(p)
+    assert control.shape[:2] == crop.shape[:2] == (p.height, p.width)
+    assert np.abs(control[:, :, :3].astype(int) - crop.astype(int)).max() <= 1
+    mask = control[:, :, 3] if variant == "a1111" and inpaint else None
+    if variant != "a1111":
+        mask = call.masks[0][:, :, 0] if call.masks[0] is not None else None
+    if not inpaint:
         assert mask is None
+        return
+    # the detection's mask, cut the same way: what the inpaint preprocessor redraws
+    x, y, w, h = p.paste_to
+    expected = np.asarray(
+        p.image_mask.convert("L").crop((x, y, x + w, y + h)).resize((p.width, p.height))
+    )
+    assert mask is not None
+    assert ((mask > 127) != (expected > 127)).mean() < 0.03
+
+
+def pass_crop(p: Any) -> np.ndarray:
+    """What the detail pass redraws: the fake's latents are its cropped, resized init image."""
+    latent = p.init_latent[0].permute(1, 2, 0).numpy()
+    return ((latent + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
 def assert_no_controlnet_errors() -> None:
@@ -335,22 +369,119 @@ def test_forge_keeps_the_other_allowed_scripts_in_the_detail_pass(
 
 
 def test_a_union_model_needs_a_module(tmp_path, monkeypatch, generates_faces, capsys):
-    with launch(tmp_path, "a1111", monkeypatch) as webui:
+    with launch(tmp_path, "a1111", monkeypatch, checkpoint="sdxl.safetensors") as webui:
         union = model("controlnet_union_sdxl")
         seen = recorder(webui).calls
         generate(webui, {"ad_controlnet_model": union}, [])
         assert all(c.units == [] for c in seen if c.inner)
         assert capsys.readouterr().err.count("needs a module") == 1  # once, not per face
         start = len(seen)
-        generate(webui, {"ad_controlnet_model": union, "ad_controlnet_module": "depth_midas"}, [])
+        generate(webui, {"ad_controlnet_model": union, "ad_controlnet_module": "canny"}, [])
         passes = [c for c in seen[start:] if c.inner]
-        assert [[(u.model, u.module) for u in c.units] for c in passes] == [
-            [(union, "depth_midas")]
-        ] * 2
+        assert [[(u.model, u.module) for u in c.units] for c in passes] == [[(union, "canny")]] * 2
         start = len(seen)
         generate(webui, {"ad_controlnet_model": union, "ad_controlnet_module": "nope"}, [])
         assert [c for c in seen[start:] if c.inner] == []  # a wrong value skips the tab
         assert 'ad_controlnet_module="nope" is not allowed' in capsys.readouterr().err
+
+
+# --- a ControlNet that fails in the detail pass -------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["a1111", "forge"])
+def test_a_preprocessor_without_its_weights_leaves_the_tab_without_controlnet(
+    tmp_path, monkeypatch, generates_faces, capsys, variant
+):
+    """Offline, openpose cannot fetch its annotator: one line, faces still redrawn, no traceback,
+    and ControlNet works in the next generation."""
+    with launch(tmp_path, variant, monkeypatch, annotators=False) as webui:
+        seen = recorder(webui).calls
+        start = calls_so_far()
+        processed = generate(
+            webui, {"ad_controlnet_model": model("control_v11p_sd15_openpose")}, []
+        )
+        assert len(inner_calls(start)) == 2  # both faces redrawn
+        passes = [c for c in seen if c.inner]
+        assert [c.units for c in passes] == [[], []]  # the 1st failed, the 2nd had no unit
+        line = (
+            "ADetailer 1st tab: ControlNet preprocessor 'openpose_full' could not run"
+            " (URLError: <urlopen error [Errno -2] Name or service not known>);"
+            " the detail passes run without ControlNet."
+        )
+        assert capsys.readouterr().err.count(line) == 1  # once, not per face
+        assert (
+            line.removeprefix("ADetailer 1st tab: ")
+            in infotext_params(processed)["ADetailer warnings"]
+        )
+        assert_no_controlnet_errors()  # no traceback: not ours, not the web UI's
+
+        start = len(seen)
+        tile = model("control_v11f1e_sd15_tile")
+        generate(webui, {"ad_controlnet_model": tile}, [])
+        passes = [c for c in seen[start:] if c.inner]
+        assert [[(u.model, u.module) for u in c.units] for c in passes] == [
+            [(tile, "tile_resample")]
+        ] * 2
+        assert "could not run" not in capsys.readouterr().err
+        assert_no_controlnet_errors()
+
+
+def test_a_controlnet_failure_elsewhere_names_model_and_preprocessor(
+    tmp_path, monkeypatch, generates_faces, capsys
+):
+    """sd-webui-controlnet refuses an SDXL model on an SD1 checkpoint (by the model's name)."""
+    with launch(tmp_path, "a1111", monkeypatch) as webui:
+        union = model("controlnet_union_sdxl")
+        start = calls_so_far()
+        generate(webui, {"ad_controlnet_model": union, "ad_controlnet_module": "canny"}, [])
+        assert len(inner_calls(start)) == 2
+        err = capsys.readouterr().err
+        assert err.count("ADetailer 1st tab: ControlNet failed (Exception: ControlNet model") == 1
+        assert f"model '{union}', preprocessor 'canny'); the detail passes run without" in err
+        assert_no_controlnet_errors()
+
+
+def test_a_users_failing_unit_in_passthrough_is_reported_once(
+    tmp_path, monkeypatch, generates_faces, capsys
+):
+    with launch(tmp_path, "forge", monkeypatch, annotators=False) as webui:
+        inside = reports_inside_detail_passes(monkeypatch)
+        mine = user_unit("forge", "control_v11p_sd15_lineart", "lineart_realistic")
+        generate(webui, {"ad_controlnet_model": "Passthrough"}, [mine])
+        err = capsys.readouterr().err
+        assert err.count("ControlNet preprocessor 'lineart_realistic' could not run") == 1
+        # the generation's own pass fails in the web UI's hands, as it would without ADetailer;
+        # the detail passes add no traceback to that
+        assert inside == []
+        assert mine.enabled is True
+
+
+def reports_inside_detail_passes(monkeypatch) -> list[str]:
+    """The web UI's error reports made while a detail pass runs (filled as they happen)."""
+    from modules import errors
+
+    inside: list[str] = []
+    report = errors.report
+
+    def recording(message: str, *, exc_info: bool = False) -> None:
+        if any(frame.function == "run_inner_pass" for frame in inspect.stack()):
+            inside.append(message)
+        report(message, exc_info=exc_info)
+
+    monkeypatch.setattr(errors, "report", recording)
+    return inside
+
+
+def test_the_controlnet_model_is_loaded_once_per_generation(tmp_path, monkeypatch, generates_faces):
+    """sd-webui-controlnet empties its model cache whenever its script object's model hash is not
+    the checkpoint's; each detail pass runs a copy of a script object that never ran a unit."""
+    with launch(tmp_path, "a1111", monkeypatch) as webui:
+        loads = recorder(webui).model_loads
+        tile = model("control_v11f1e_sd15_tile")
+        generate(webui, {"ad_controlnet_model": tile}, [])
+        assert loads == [tile]  # two faces, one load
+        script = webui.find_script(webui.runner("txt2img"), "ControlNet")
+        assert script.latest_model_hash == ""  # the user's script object: untouched
 
 
 # --- names, choices, UI ------------------------------------------------------------------------
@@ -371,6 +502,7 @@ def test_model_and_module_choices(tmp_path, monkeypatch, variant):
             for stem in (
                 "control_v11f1e_sd15_tile",
                 "control_v11p_sd15_inpaint",
+                "control_v11p_sd15_lineart",
                 "control_v11p_sd15_openpose",
                 "controlnet_union_sdxl",
             )

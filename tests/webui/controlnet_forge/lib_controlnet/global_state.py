@@ -6,42 +6,41 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
+from lib_controlnet.supported_preprocessor import Preprocessor
+
 CN_MODEL_EXTS = (".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".patch")
 
 
-class Preprocessor:
-    def __init__(self, name: str, tags: list[str], sorting_priority: int = 0) -> None:
-        self.name = name
-        self.tags = tags
-        self.sorting_priority = sorting_priority
-
-
-# Names, tags and priorities as Forge registers them (the families ADetailer drives, and a few).
+OPENPOSE = ("openpose", "body_pose_model.pth")
+# Names, tags and priorities as Forge registers them (the families ADetailer drives, and a few),
+# and the annotator weights of those that need some.
 supported_preprocessors: dict[str, Preprocessor] = {
     p.name: p
     for p in (
         Preprocessor("None", []),
         Preprocessor("inpaint_global_harmonious", ["Inpaint"]),
         Preprocessor("inpaint_only", ["Inpaint"]),
-        Preprocessor("inpaint_only+lama", ["Inpaint"]),
+        Preprocessor("inpaint_only+lama", ["Inpaint"], weights=("lama", "ControlNetLama.pth")),
         Preprocessor("lineart_standard (from white bg & black line)", ["Lineart"], 100),
         Preprocessor("invert (from white bg & black line)", ["Canny", "Lineart", "Scribble"], 20),
-        Preprocessor("lineart_anime", ["Lineart"]),
-        Preprocessor("lineart_anime_denoise", ["Lineart"]),
-        Preprocessor("lineart_coarse", ["Lineart"]),
-        Preprocessor("lineart_realistic", ["Lineart"]),
-        Preprocessor("openpose_full", ["OpenPose"], 100),
-        Preprocessor("dw_openpose_full", ["OpenPose"]),
-        Preprocessor("openpose", ["OpenPose"]),
+        Preprocessor("lineart_anime", ["Lineart"], weights=("lineart_anime", "netG.pth")),
+        Preprocessor("lineart_anime_denoise", ["Lineart"], weights=("manga_line", "erika.pth")),
+        Preprocessor("lineart_coarse", ["Lineart"], weights=("lineart", "sk_model2.pth")),
+        Preprocessor("lineart_realistic", ["Lineart"], weights=("lineart", "sk_model.pth")),
+        Preprocessor("openpose_full", ["OpenPose"], 100, weights=OPENPOSE),
+        Preprocessor(
+            "dw_openpose_full", ["OpenPose"], weights=("openpose", "dw-ll_ucoco_384.onnx")
+        ),
+        Preprocessor("openpose", ["OpenPose"], weights=OPENPOSE),
         Preprocessor("tile_resample", ["Tile"]),
         Preprocessor("tile_colorfix", ["Tile"]),
         Preprocessor("tile_colorfix+sharp", ["Tile"]),
         Preprocessor("blur_gaussian", ["Tile", "Blur"]),
-        Preprocessor("scribble_pidinet", ["Scribble", "Sketch"], 100),
-        Preprocessor("scribble_hed", ["Scribble", "Sketch"]),
-        Preprocessor("depth_midas", ["Depth"], 100),
-        Preprocessor("depth_hand_refiner", ["Depth"]),
-        Preprocessor("depth_anything", ["Depth"]),
+        Preprocessor("scribble_pidinet", ["Scribble", "Sketch"], 100, ("pidinet", "table5.pth")),
+        Preprocessor("scribble_hed", ["Scribble", "Sketch"], weights=("hed", "hed.pth")),
+        Preprocessor("depth_midas", ["Depth"], 100, ("midas", "dpt_hybrid-midas-501f0c75.pt")),
+        Preprocessor("depth_hand_refiner", ["Depth"], weights=("hand_refiner", "hr16.pth")),
+        Preprocessor("depth_anything", ["Depth"], weights=("depth_anything", "vitl14.pth")),
         Preprocessor("canny", ["Canny"], 100),
     )
 }

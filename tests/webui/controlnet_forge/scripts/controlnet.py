@@ -93,19 +93,23 @@ class ControlNetForForgeOfficial(scripts.Script):
         return [unit for unit in units if unit.enabled]
 
     def process(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        """`process_unit_after_click_generate` per unit, in its order: the input (never cropped
+        to the "only masked" region, whatever the p), the preprocessor, then the model."""
         self.current_params = {}
         seen = Seen(p)
+        calls.append(seen)
         for index, unit in enumerate(self.get_enabled_units(args)):
-            if global_state.get_preprocessor(unit.module) is None:
+            preprocessor = global_state.get_preprocessor(unit.module)
+            if preprocessor is None:
                 raise KeyError(f"preprocessor {unit.module!r}")
             image, mask = _input(p, unit)
+            preprocessor(input_image=image, input_mask=mask, resolution=unit.processor_res)
             assert unit.model != "None", "You have not selected any control model!"
             global_state.get_controlnet_filename(unit.model)  # KeyError for an unknown model
             self.current_params[index] = (unit.model, unit.module)
             seen.units.append(copy.copy(unit))
             seen.images.append(image)
             seen.masks.append(mask)
-        calls.append(seen)
 
     def process_before_every_sampling(self, p: Any, *args: Any, **kwargs: Any) -> None:
         for index, _ in enumerate(self.get_enabled_units(args)):
