@@ -117,13 +117,16 @@ def choices() -> Choices:
     # ControlNet names are checked only where a ControlNet is installed; elsewhere a tab that
     # names a ControlNet model still runs (without ControlNet, and says so once).
     with_controlnet = controlnet_ext.kind() is not None
+    controlnet_models = controlnet_ext.controlnet_model_names() if with_controlnet else None
+    if controlnet_models is not None:  # a model's file stem names it too
+        controlnet_models += list(controlnet_ext.model_aliases(controlnet_models))
     return Choices(
         models=[entry.name for entry in registry(refresh=True).entries()],  # incl. not downloaded
         samplers=[*samplers, SAME_SAMPLER, *legacy],
         schedulers=[*schedulers, SAME_SCHEDULER],
         checkpoints=[*checkpoints, SAME_CHECKPOINT],
         vaes=[*vae_names(), SAME_VAE],
-        controlnet_models=controlnet_ext.controlnet_model_names() if with_controlnet else None,
+        controlnet_models=controlnet_models,
         controlnet_modules=controlnet_ext.module_names() if with_controlnet else None,
     )
 

@@ -117,6 +117,25 @@ def controlnet_model_names() -> list[str]:
     return [name for name in names if FAMILY_PATTERN.search(name)]
 
 
+def model_aliases(names: list[str]) -> dict[str, str]:
+    """A listed name's file stem ("control_v11p_sd15_openpose" for "... [cab727d4]") -> the name.
+
+    sd-webui-controlnet takes a stem for the listed name, Forge does not; API clients and old
+    infotexts name models both ways. A stem two files share is no alias.
+    """
+    stems: dict[str, list[str]] = {}
+    for name in names:
+        stems.setdefault(name.rsplit(" [", 1)[0], []).append(name)
+    return {
+        stem: found[0] for stem, found in stems.items() if len(found) == 1 and stem not in names
+    }
+
+
+def resolve_model(model: str) -> str:
+    """The listed name for a model named by its stem; any other name unchanged."""
+    return model_aliases(controlnet_model_names()).get(model, model)
+
+
 def module_names() -> list[str] | None:
     """Every preprocessor name the installed ControlNet accepts (and "None"); None without one."""
     which = kind()

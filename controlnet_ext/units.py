@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from adetailer.args import CONTROLNET_PASSTHROUGH
-from controlnet_ext import default_module, forge_modules, kind
+from controlnet_ext import default_module, forge_modules, kind, resolve_model
 
 if TYPE_CHECKING:
     from adetailer.args import TabArgs
@@ -79,6 +79,7 @@ def prepare_inner_pass(p: Any, p2: Any, args: TabArgs, report: Report | None = N
     if which is None:
         _note(p, "ControlNet is not installed; the detail passes run without it.")
         return
+    model = resolve_model(model)
     module = _module(model, args.ad_controlnet_module)
     if module is None:
         _note(

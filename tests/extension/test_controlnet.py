@@ -523,7 +523,8 @@ def test_model_and_module_choices(tmp_path, monkeypatch, variant):
         assert set(inpaint) == {"inpaint_global_harmonious", "inpaint_only", "inpaint_only+lama"}
         assert controlnet_ext.default_module(model("controlnet_union_sdxl")) is None
         choices = host.choices()
-        assert list(choices.controlnet_models) == expected
+        stems = [name.rsplit(" [", 1)[0] for name in expected]
+        assert list(choices.controlnet_models) == [*expected, *stems]  # a stem names a model too
         assert "openpose_full" in choices.controlnet_modules
         assert shared.opts.data.get("control_net_unit_count", 3) == 3
     if variant == "a1111":  # closing the web UI unloaded the scripts: the hijack is undone
@@ -563,6 +564,35 @@ def test_the_xyz_axis_sets_the_first_tabs_model(tmp_path, monkeypatch, generates
         assert [[(u.model, u.module) for u in c.units] for c in passes] == [
             [(tile, "tile_resample")]
         ] * 2
+
+
+@pytest.mark.parametrize("variant", ["a1111", "forge"])
+def test_a_model_named_by_its_file_stem(tmp_path, monkeypatch, generates_faces, variant):
+    """API clients write "control_v11f1e_sd15_tile"; sd-webui-controlnet accepts it, Forge would
+    not find it: the unit gets the name ControlNet lists."""
+    with launch(tmp_path, variant, monkeypatch) as webui:
+        seen = recorder(webui).calls
+        processed = webui.txt2img_api(
+            {
+                "prompt": "a photo",
+                "width": WIDTH,
+                "height": HEIGHT,
+                "alwayson_scripts": {
+                    "ADetailer": {
+                        "args": [{**FACE_TAB, "ad_controlnet_model": "control_v11f1e_sd15_tile"}]
+                    }
+                },
+            }
+        )
+        passes = [c for c in seen if c.inner]
+        tile = model("control_v11f1e_sd15_tile")
+        assert [[(u.model, u.module) for u in c.units] for c in passes] == [
+            [(tile, "tile_resample")]
+        ] * 2
+        params = infotext_params(processed)
+        assert params["ADetailer ControlNet model"] == "control_v11f1e_sd15_tile"
+        assert "ADetailer warnings" not in params
+        assert_no_controlnet_errors()
 
 
 def test_an_unknown_controlnet_model_is_the_tabs_error(tmp_path, monkeypatch, generates_faces):
