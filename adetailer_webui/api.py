@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 
 from adetailer.__version__ import __version__
 from adetailer.args import parse_tab, tab_json_schema, tab_label
-from adetailer.detectors.base import DetectorError
+from adetailer.detectors.base import DetectorError, first_line
 from adetailer.masks import SORT_NONE, SORT_ORDERS
 from adetailer.pipeline import detect_and_mask
 from adetailer.registry import UnknownModelError
@@ -50,6 +50,8 @@ def decode_image(data: Any, max_pixels: int | None = None) -> Image.Image:
                 raise RequestError(_too_large(width, height, max_pixels))
             image.load()
             return image.copy()
+    except RequestError:
+        raise
     except Image.DecompressionBombError:
         # Pillow refuses twice its MAX_IMAGE_PIXELS when it opens the file, before we see the size
         pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
@@ -113,7 +115,10 @@ def detect_request(body: Any) -> dict[str, Any]:
         found = detect_and_mask(
             image, result.args, host.registry(), sort_by=sort_by, device=host.detection_device()
         )
-    except (DetectorError, UnknownModelError) as exc:
+    except DetectorError as exc:  # the model could not be had or was refused: worth a log line
+        log.warn(f"detect request: {first_line(exc)}")
+        raise RequestError(str(exc)) from None
+    except UnknownModelError as exc:
         raise RequestError(str(exc)) from None
     answer: dict[str, Any] = {
         **found.found.to_dict(),

@@ -255,15 +255,20 @@ def png_header(width: int, height: int) -> bytes:
 def test_detect_refuses_images_above_the_pixel_limit(client, webui):
     from modules import shared
 
-    for width, height in [(12000, 10000), (20000, 20000)]:
-        bomb = base64.b64encode(png_header(width, height)).decode()
-        answer = client.post("/adetailer/v1/detect", json={"image": bomb})
-        assert answer.status_code == 422
-        assert answer.json()["detail"].endswith(
-            "larger than the limit of 100 megapixels (setting ad_detect_max_megapixels)"
+    limit = "larger than the limit of 100 megapixels (setting ad_detect_max_megapixels)"
+    answers = [
+        client.post(
+            "/adetailer/v1/detect",
+            json={"image": base64.b64encode(png_header(width, height)).decode()},
         )
-    # below Pillow's own refusal (twice its 89 MP), the size is known and named
-    assert answer.json()["detail"].startswith('"image" is larger than the limit')
+        for width, height in [(12000, 10000), (20000, 20000)]
+    ]
+    assert [answer.status_code for answer in answers] == [422, 422]
+    assert [answer.json()["detail"] for answer in answers] == [
+        f'"image" is 12000x10000 (120.0 megapixels), {limit}',
+        # above twice its MAX_IMAGE_PIXELS, Pillow refuses the file as it opens it
+        f'"image" is {limit}',
+    ]
     shared.opts.data["ad_detect_max_megapixels"] = 0.2
     small = b64(Image.new("RGB", (768, 512)))
     answer = client.post("/adetailer/v1/detect", json={"image": small})
@@ -357,3 +362,23 @@ def test_detect_with_one_model_while_a_generation_detects_with_another(yolo_webu
         generation.join(120)
         del network.forward
     assert len(results[0].images) == 1
+
+
+def test_detect_refuses_a_crafted_model_in_one_line_and_logs_it(client, webui, faces_photo, capsys):
+    import torch
+
+    from tests.extension.test_generation import _RunsCommand
+
+    crafted = webui.models_path / "adetailer" / "crafted.pt"
+    crafted.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": _RunsCommand(f"touch {crafted.parent / 'pwned'}")}, crafted)
+    answer = client.post(
+        "/adetailer/v1/detect", json={"image": b64(faces_photo[0]), "ad_model": "crafted.pt"}
+    )
+    assert answer.status_code == 422
+    refusal = f"refused to load {crafted}: it names posix.system, which is not allowed"
+    assert answer.json()["detail"].startswith(refusal)
+    err = capsys.readouterr().err
+    assert f"detect request: {refusal}" in err
+    assert "Traceback" not in err
+    assert not (crafted.parent / "pwned").exists()
