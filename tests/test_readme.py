@@ -29,3 +29,17 @@ def test_every_option_is_listed_with_its_default():
 def test_the_standalone_command_uses_the_default_model():
     assert "python -m adetailer detect" in README
     assert "mediapipe_face_full" in README
+
+
+def test_the_controlnet_auto_pick_table_is_the_codes():
+    from controlnet_ext import FAMILY_MODULES, default_module
+
+    section = README.split("**Modules (preprocessors), and auto-picking.**")[1].split(
+        "The UI lists"
+    )[0]
+    rows = dict(re.findall(r"^\| `(\w+)` \| `([^`]+)`", section, flags=re.MULTILINE))
+    assert set(rows) == set(FAMILY_MODULES)
+    for family, picked in rows.items():
+        assert FAMILY_MODULES[family][0] == picked, family
+    assert default_module("controlnet_union_sdxl") is None
+    assert "| `union` | none" in section
