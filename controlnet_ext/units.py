@@ -19,10 +19,8 @@ does so on the detail pass's script copies, never on the user's runner.
 Forge (`lib_controlnet`): there is no such function; the unit is written into the ControlNet
 slot directly, and the other allowed scripts keep running (the original ADetailer ran
 ControlNet alone). Forge's unit carries the image itself, in the format that Forge version reads
-(`forge_takes_arrays`). Forge runs the preprocessor in its `process` hook, before the img2img
-init crops anything, and never crops a unit's image to the "only masked" region (Forge 2.0.1):
-the unit gets the detail pass's own crop (`detail_region`), or its control image would be the
-whole picture squeezed into the face (the original ADetailer's #36).
+(`forge_takes_arrays`): the pass's whole init image and, for inpaint preprocessors, its mask;
+Forge 2.0.1, like sd-webui-controlnet, cuts both to the "only masked" crop itself.
 
 A preprocessor that cannot run (its annotator weights cannot be downloaded, say) fails inside
 ControlNet's `process` hook; the web UI would print a traceback and redraw without ControlNet.
@@ -40,7 +38,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from adetailer.args import CONTROLNET_PASSTHROUGH
 from controlnet_ext import default_module, forge_modules, kind, resolve_model
@@ -201,61 +198,17 @@ def forge_takes_arrays(unit_class: type) -> bool:
 def _forge_image(unit_class: type, p2: Any, inpaint: bool) -> dict[str, Any]:
     """The detail pass's image (and, for inpaint preprocessors, its mask) in the unit's format.
 
-    In "only masked" mode that is the pass's crop; Forge would otherwise preprocess the whole
-    picture. Without a mask a unit acts on the whole crop; an inpaint preprocessor needs to know
-    what is redrawn, as in A1111.
+    Forge cuts both to the "only masked" crop itself, from the pass's own mask and padding (the
+    crop handed in would be cut again). Without a mask a unit acts on the whole crop; an inpaint
+    preprocessor needs to know what is redrawn, as in A1111.
     """
-    region = detail_region(p2)
-    if region is not None:
-        source, source_mask = region
-    else:
-        source, source_mask = p2.init_images[0], p2.image_mask
-    image = np.asarray(source.convert("RGB"))
+    image = np.asarray(p2.init_images[0].convert("RGB"))
     mask = None
-    if inpaint and source_mask is not None:
-        mask = np.asarray(source_mask.convert("L").convert("RGB"))
+    if inpaint and p2.image_mask is not None:
+        mask = np.asarray(p2.image_mask.convert("L").convert("RGB"))
     if forge_takes_arrays(unit_class):
         return {"image": image, "mask_image": mask}
     return {"image": {"image": image, "mask": mask if mask is not None else np.zeros_like(image)}}
-
-
-def detail_region(p2: Any) -> tuple[Image.Image, Image.Image] | None:
-    """The init image and mask as the detail pass redraws them, or None in whole-picture mode.
-
-    What A1111's (and Forge's) img2img init does for "inpaint only masked", with the web UI's own
-    functions: the binary mask, blurred as the pass blurs it; its box grown by the padding and to
-    the pass's aspect ratio; image and mask cropped to that box and resized to the pass's size.
-    """
-    if not getattr(p2, "inpaint_full_res", False) or getattr(p2, "image_mask", None) is None:
-        return None
-    from modules import images, masking, processing
-
-    mask = processing.create_binary_mask(p2.image_mask, round=getattr(p2, "mask_round", True))
-    if getattr(p2, "inpainting_mask_invert", 0):
-        mask = ImageOps.invert(mask)
-    mask = _blurred(mask, getattr(p2, "mask_blur_x", 0), getattr(p2, "mask_blur_y", 0))
-    box = masking.get_crop_region_v2(mask, p2.inpaint_full_res_padding)
-    if not box:
-        return None
-    box = masking.expand_crop_region(box, p2.width, p2.height, mask.width, mask.height)
-    image = p2.init_images[0].convert("RGB").crop(box)
-    image = images.resize_image(2, image, p2.width, p2.height)
-    mask = images.resize_image(2, mask.crop(box), p2.width, p2.height).convert("L")
-    return image, mask
-
-
-def _blurred(mask: Image.Image, blur_x: int, blur_y: int) -> Image.Image:
-    """The img2img init's mask blur: a Gaussian along x, then along y (kernel as A1111 sizes it)."""
-    import cv2
-
-    array = np.array(mask)
-    if blur_x > 0:
-        size = 2 * int(2.5 * blur_x + 0.5) + 1
-        array = cv2.GaussianBlur(array, (size, 1), blur_x)
-    if blur_y > 0:
-        size = 2 * int(2.5 * blur_y + 0.5) + 1
-        array = cv2.GaussianBlur(array, (1, size), blur_y)
-    return Image.fromarray(array)
 
 
 # --- a ControlNet that fails in the detail pass ------------------------------------------------

@@ -4,8 +4,8 @@ The doubles (tests/webui/controlnet_a1111, tests/webui/controlnet_forge) record,
 `process` call of their "ControlNet" script, the p, the enabled units it saw and the control
 input each unit resolved to; the detail passes are the calls whose p is ADetailer's inner p.
 Both follow what the real ones did in a real A1111 1.10.1 + sd-webui-controlnet 1.1.455 and a
-real Forge 2.0.1 (issue #13): A1111's ControlNet cuts its input to the "only masked" crop, Forge's
-does not; preprocessors that need annotator weights fail offline.
+real Forge 2.0.1 (issue #13): both cut their input to the "only masked" crop; preprocessors that
+need annotator weights fail offline.
 """
 
 from __future__ import annotations
@@ -229,15 +229,17 @@ def test_units_of_the_detail_pass_and_the_users_units_afterwards(cn_webui, varia
 
 def check_input(variant: str, call: Any, *, inpaint: bool) -> None:
     """The control input is the detail pass's own crop, never the whole picture (the original's
-    #36). A1111: no image (ControlNet takes the pass's own and crops it); Forge: the crop, in the
-    format that Forge reads (it would not crop the whole picture)."""
+    #36). A1111: no image (ControlNet takes the pass's own); Forge: the pass's whole image in the
+    format that Forge reads. Both ControlNets cut it to the crop (a crop handed in would be cut
+    again)."""
     unit, p = call.units[0], call.p
+    whole = np.asarray(p.init_images[0].convert("RGB"))
     if variant == "a1111":
         assert unit.image is None
     elif variant == "forge":
-        assert isinstance(unit.image, np.ndarray)
+        np.testing.assert_array_equal(unit.image, whole)
     else:
-        assert isinstance(unit.image, dict)
+        np.testing.assert_array_equal(unit.image["image"], whole)
     control = call.images[0]
     crop = pass_crop(p)
     assert control.shape[:2] == crop.shape[:2] == (p.height, p.width)

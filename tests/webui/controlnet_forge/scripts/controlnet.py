@@ -6,11 +6,13 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import gradio as gr
 import numpy as np
 from lib_controlnet import external_code, global_state
 from lib_controlnet.external_code import ControlNetUnit
-from modules import script_callbacks, scripts, shared
+from modules import images, masking, processing, script_callbacks, scripts, shared
+from PIL import Image, ImageOps
 
 
 @dataclass
@@ -40,7 +42,63 @@ def _hwc3(x: np.ndarray) -> np.ndarray:
     return x[:, :, :3]
 
 
+def prepare_mask(mask: Image.Image, p: Any) -> Image.Image:
+    """The A1111 mask as ControlNet uses it: gray, inverted if asked, blurred as the pass blurs it."""
+    mask = mask.convert("L")
+    if getattr(p, "inpainting_mask_invert", False):
+        mask = ImageOps.invert(mask)
+    array = np.array(mask)
+    for blur, axis in ((getattr(p, "mask_blur_x", 0), 0), (getattr(p, "mask_blur_y", 0), 1)):
+        if blur > 0:
+            size = 2 * int(2.5 * blur + 0.5) + 1
+            array = cv2.GaussianBlur(array, (size, 1) if axis == 0 else (1, size), blur)
+    return Image.fromarray(array)
+
+
+def try_crop_image_with_a1111_mask(
+    p: Any, image: np.ndarray, resize_mode: external_code.ResizeMode
+) -> np.ndarray:
+    """In an "only masked" img2img, any input is cut to the pass's crop (Forge 2.0.1 does it as
+    sd-webui-controlnet does: the box of the blurred A1111 mask, padded, widened to the pass's
+    aspect ratio)."""
+    mask = getattr(p, "image_mask", None)
+    only_masked = (
+        isinstance(p, processing.StableDiffusionProcessingImg2Img)
+        and p.inpaint_full_res
+        and mask is not None
+    )
+    if not only_masked:
+        return image
+    mask = prepare_mask(mask, p)
+    box = masking.get_crop_region(np.array(mask), p.inpaint_full_res_padding)
+    box = masking.expand_crop_region(box, p.width, p.height, mask.width, mask.height)
+    channels = []
+    for i in range(image.shape[2]):
+        channel = Image.fromarray(image[:, :, i])
+        channel = images.resize_image(resize_mode.int_value(), channel, mask.width, mask.height)
+        channel = images.resize_image(
+            external_code.ResizeMode.OUTER_FIT.int_value(), channel.crop(box), p.width, p.height
+        )
+        channel = np.asarray(channel)
+        channels.append(channel[:, :, 0] if channel.ndim == 3 else channel)
+    return np.stack(channels, axis=2)
+
+
 def _input(p: Any, unit: ControlNetUnit) -> tuple[np.ndarray, np.ndarray | None]:
+    """The image and mask a unit works on, cut to an "only masked" pass's crop."""
+    image, mask = _chosen_input(p, unit)
+    if unit.image is None:
+        resize_mode = external_code.resize_mode_from_value(p.resize_mode)
+    else:
+        resize_mode = external_code.resize_mode_from_value(unit.resize_mode)
+    image = try_crop_image_with_a1111_mask(p, image, resize_mode)
+    if mask is not None:  # as Forge does: to the cut image's size first, then cut
+        mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        mask = try_crop_image_with_a1111_mask(p, mask, resize_mode)
+    return image, mask
+
+
+def _chosen_input(p: Any, unit: ControlNetUnit) -> tuple[np.ndarray, np.ndarray | None]:
     """The image and mask a unit works on, by the rules of the variant in use."""
     if unit.image is None:
         image = getattr(p, "init_images", [None])[0]
@@ -93,8 +151,8 @@ class ControlNetForForgeOfficial(scripts.Script):
         return [unit for unit in units if unit.enabled]
 
     def process(self, p: Any, *args: Any, **kwargs: Any) -> None:
-        """`process_unit_after_click_generate` per unit, in its order: the input (never cropped
-        to the "only masked" region, whatever the p), the preprocessor, then the model."""
+        """`process_unit_after_click_generate` per unit, in its order: the input (cut to an
+        "only masked" pass's crop), the preprocessor, then the model."""
         self.current_params = {}
         seen = Seen(p)
         calls.append(seen)
