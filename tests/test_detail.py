@@ -122,6 +122,18 @@ def test_checkpoints_load_offline_with_their_own_weights(models, name, original,
             _same_weights(getattr(source, part), getattr(loaded.pipe, part))
 
 
+def test_an_sd2_checkpoint_loads_with_its_penultimate_text_layer(tmp_path):
+    from adetailer.diffusers_backend.checkpoints import load_checkpoint
+
+    source = tiny_pipeline("sd2")
+    loaded = load_checkpoint(save_single_file(source, tmp_path / "sd2.safetensors"), "cpu")
+    assert loaded.family == "SD 2.x"
+    assert loaded.pipe.tokenizer.pad_token_id == 0  # OpenCLIP pads with "!"
+    assert loaded.pipe.unet.config.upcast_attention
+    for part in ("unet", "vae", "text_encoder"):
+        _same_weights(getattr(source, part), getattr(loaded.pipe, part))
+
+
 def test_the_shipped_tokenizer_is_clips():
     from adetailer.diffusers_backend.checkpoints import clip_tokenizer
 

@@ -70,7 +70,7 @@ def _vae() -> Any:
 
 
 def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0) -> Any:
-    """An inpaint pipeline of `kind` ("sd1" or "sdxl") with random weights, on the CPU in fp32."""
+    """An inpaint pipeline of `kind` ("sd1", "sd2" or "sdxl") with random weights, CPU, fp32."""
     from diffusers import (
         DPMSolverMultistepScheduler,
         UNet2DConditionModel,
@@ -99,6 +99,16 @@ def tiny_pipeline(kind: str = "sd1", *, inpainting: bool = False, seed: int = 0)
             **unet_common, cross_attention_dim=SD1_TEXT["hidden_size"], attention_head_dim=8
         )
         return inpaint_pipeline(unet, _vae(), [encoder], [clip_tokenizer()], scheduler)
+    if kind == "sd2":  # OpenCLIP text model (its penultimate layer), linear projections
+        encoder = _text_encoder(CLIPTextModel, _text_config(SD1_TEXT, "gelu"))
+        unet = UNet2DConditionModel(
+            **unet_common,
+            cross_attention_dim=SD1_TEXT["hidden_size"],
+            attention_head_dim=[1, 1],
+            use_linear_projection=True,
+            upcast_attention=True,
+        )
+        return inpaint_pipeline(unet, _vae(), [encoder], [clip_tokenizer("!")], scheduler)
     pooled = SDXL_TEXT_2["hidden_size"]
     unet = UNet2DConditionModel(
         **unet_common,
@@ -259,12 +269,28 @@ def to_a1111_state(pipe: Any) -> dict[str, torch.Tensor]:
     state = unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config)
     state |= vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config)
     encoder = {k: v for k, v in pipe.text_encoder.state_dict().items() if "position_ids" not in k}
-    if getattr(pipe, "text_encoder_2", None) is None:
+    if pipe.text_encoder.config.hidden_act == "gelu":  # SD 2.x: OpenCLIP, one layer more
+        state |= _sd2_text_encoder(pipe.text_encoder)
+    elif getattr(pipe, "text_encoder_2", None) is None:
         state |= {"cond_stage_model.transformer." + k: v for k, v in encoder.items()}
     else:
         state |= {"conditioner.embedders.0.transformer." + k: v for k, v in encoder.items()}
         state |= openclip_to_ldm(pipe.text_encoder_2.state_dict(), "conditioner.embedders.1.model.")
     return {k: v.detach().contiguous() for k, v in state.items()}
+
+
+def _sd2_text_encoder(encoder: Any) -> dict[str, torch.Tensor]:
+    """SD 2.x files hold the whole OpenCLIP model: the last layer (which SD 2.x skips) and the
+    projection are there too; a copy of the last layer and an identity stand in for them."""
+    prefix = "cond_stage_model.model."
+    state = openclip_to_ldm(encoder.state_dict(), prefix)
+    last = encoder.config.num_hidden_layers - 1
+    for key, value in list(state.items()):
+        marker = f"{prefix}transformer.resblocks.{last}."
+        if key.startswith(marker):
+            state[key.replace(marker, f"{prefix}transformer.resblocks.{last + 1}.")] = value.clone()
+    state[prefix + "text_projection"] = torch.eye(encoder.config.hidden_size)
+    return state
 
 
 def save_single_file(pipe: Any, path: Path) -> Path:
