@@ -47,7 +47,9 @@ def add_parser(commands: Any, models_help: str) -> None:
     )
     detail.add_argument("--tab", action="append", default=[], help="one more tab as JSON")
     detail.add_argument("--tabs-file", type=Path, default=None, help="JSON list of tabs")
-    detail.add_argument("--seed", type=int, default=None, help="default: the image's, else random")
+    detail.add_argument(
+        "--seed", type=int, default=None, help="default: the image's, else random; -1: random"
+    )
     detail.add_argument("--sampler", default=None, help="A1111 sampler name (default: the image's)")
     detail.add_argument("--scheduler", default=None, help="A1111 schedule type, e.g. Karras")
     detail.add_argument("--steps", type=int, default=None)

@@ -254,6 +254,16 @@ def test_the_infotext_parses_back_into_the_same_tabs(sd1_detailer, astronaut):
     assert [normalized(back[i]) for i in sorted(back)] == [normalized(TabArgs(**t)) for t in tabs]
 
 
+def test_an_images_sampler_without_a_diffusers_twin_falls_back_with_a_warning(
+    sd1_detailer, astronaut
+):
+    text = SOURCE_INFOTEXT.replace("Sampler: Euler a", "Sampler: Restart")
+    out = sd1_detailer(astronaut, [_small_tab()], infotext=text, **FAST)
+    assert out.redrawn == 1
+    assert any("'Restart' is not available here" in line for line in out.warnings)
+    assert parse_infotext(out.infotext).params["Sampler"] == "DPM++ 2M"
+
+
 def test_sep_and_skip_apply_per_detection(sd1_detailer, three_faces):
     tab = {**FACE, "ad_prompt": "left face [SEP] [SKIP] [SEP] right face"}
     out = sd1_detailer(

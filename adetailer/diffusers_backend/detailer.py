@@ -31,6 +31,7 @@ from adetailer.diffusers_backend.samplers import (
     DEFAULT_SAMPLER,
     DEFAULT_SCHEDULE,
     SCHEDULES,
+    SamplerError,
     describe,
     sampler_names,
     split_name,
@@ -49,6 +50,7 @@ from adetailer.pnginfo import (
 )
 from adetailer.registry import ModelRegistry
 
+DEFAULT_TAB = {"ad_model": "mediapipe_face_full"}  # works offline: MediaPipe ships it
 DEFAULT_STEPS = 20
 DEFAULT_CFG = 7.0
 AUTO_BATCH = 0
@@ -112,6 +114,7 @@ class _Generation:
     seed: int
     settings: RedrawSettings
     source: Infotext | None
+    notes: list[str] = field(default_factory=list)  # what was taken differently from the image
 
 
 def default_batch(device: str) -> int:
@@ -201,11 +204,11 @@ class Detailer:
                 raise ValueError("--from-infotext: the image's infotext has no ADetailer keys")
             active = [(i, a) for i, a in found.items() if not a.need_skip()]
         else:
-            active = self.parse_tabs(tabs if tabs is not None else [])
+            active = self.parse_tabs(tabs if tabs is not None else [DEFAULT_TAB])
         limit = batch_size if batch_size > 0 else default_batch(self.device)
 
         current = ensure_rgb(image)
-        outputs, warnings = [], []
+        outputs, warnings = [], list(run.notes)
         for index, args in active:
             warnings += _unsupported(index, args)
             current, output = self._tab(current, index, args, run, limit, sort_by, on_progress)
@@ -228,13 +231,20 @@ class Detailer:
         clip_skip: int | None,
     ) -> _Generation:
         params = source.params if source else {}
+        notes: list[str] = []
         if sampler is None and params.get("Sampler"):
-            sampler, scheduler = params["Sampler"], scheduler or params.get("Schedule type")
-        sampler = sampler or DEFAULT_SAMPLER
-        if sampler == DEFAULT_SAMPLER and scheduler is None and not params.get("Sampler"):
-            scheduler = DEFAULT_SCHEDULE
-        split_name(sampler, scheduler)  # an unknown name fails here, before any work
-        if seed is None or seed < 0:
+            try:
+                split_name(params["Sampler"], scheduler or params.get("Schedule type"))
+                sampler, scheduler = params["Sampler"], scheduler or params.get("Schedule type")
+            except SamplerError:  # the image's own sampler has no diffusers twin: say so, go on
+                notes.append(
+                    f"the image's sampler {params['Sampler']!r} is not available here; "
+                    f"{DEFAULT_SAMPLER} {DEFAULT_SCHEDULE} is used"
+                )
+        if sampler is None:
+            sampler, scheduler = DEFAULT_SAMPLER, scheduler or DEFAULT_SCHEDULE
+        split_name(sampler, scheduler)  # a name the caller gave fails here, before any work
+        if seed is None:  # the image's own seed; -1 asks for a random one, as in the web UI
             seed = _int(params.get("Seed"))
         if seed is None or seed < 0:
             seed = random.randrange(2**32)
@@ -253,6 +263,7 @@ class Detailer:
             seed,
             settings,
             source,
+            notes,
         )
 
     def _tab(
