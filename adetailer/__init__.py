@@ -20,8 +20,11 @@ _LAZY = {"Detailer", "DetailOutput"}
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from adetailer.diffusers_backend import detailer
-
+        try:
+            from adetailer.diffusers_backend import detailer
+        except ImportError as exc:
+            msg = f"adetailer.{name} needs the [detail] extra: pip install 'adetailer[detail]' ({exc})"
+            raise ImportError(msg) from exc
         return getattr(detailer, name)
     msg = f"module 'adetailer' has no attribute {name!r}"
     raise AttributeError(msg)

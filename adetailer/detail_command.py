@@ -28,6 +28,7 @@ from adetailer.masks import SORT_NONE, SORT_ORDERS
 
 INSTALL_HINT = "the detail command needs the [detail] extra: pip install 'adetailer[detail]'"
 DEFAULT_MODEL = "mediapipe_face_full"
+DETAIL_PACKAGES = ("torch", "diffusers", "transformers", "accelerate", "safetensors")
 
 
 def add_parser(commands: Any, models_help: str) -> None:
@@ -114,15 +115,22 @@ def _tabs_file(path: Path) -> list[Any]:
     return items
 
 
+def missing_packages() -> list[str]:
+    """The `[detail]` extra's packages that are not installed (looked up, not imported)."""
+    import importlib.util
+
+    return [name for name in DETAIL_PACKAGES if importlib.util.find_spec(name) is None]
+
+
 def run_detail(options: argparse.Namespace) -> int:
     from adetailer.cli import UsageError, _registry, _unique_stems, image_paths, open_image
 
-    try:
-        from adetailer.diffusers_backend.checkpoints import CheckpointError
-        from adetailer.diffusers_backend.detailer import Detailer, tab_choices
-        from adetailer.diffusers_backend.samplers import SamplerError, split_name
-    except ImportError:
-        raise UsageError(INSTALL_HINT) from None
+    missing = missing_packages()
+    if missing:
+        raise UsageError(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
+    from adetailer.diffusers_backend.checkpoints import CheckpointError
+    from adetailer.diffusers_backend.detailer import Detailer, tab_choices
+    from adetailer.diffusers_backend.samplers import SamplerError, split_name
 
     if options.batch < 0:
         raise UsageError(f"--batch {options.batch} is not allowed; expected 0 (auto) or more")

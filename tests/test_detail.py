@@ -481,6 +481,25 @@ def test_from_infotext_reproduces_a_run_bit_for_bit(models, astronaut, tmp_path,
     assert (np.asarray(Image.open(second / "again.png")) == np.asarray(detailed)).all()
 
 
+def test_without_the_extra_detail_says_how_to_install_it(monkeypatch, astronaut, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "diffusers" else real(name, *a),
+    )
+    image = tmp_path / "a.png"
+    astronaut.save(image)
+    assert main(["detail", str(image), "--checkpoint", "x.safetensors"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "adetailer: error: the detail command needs the [detail] extra: "
+        "pip install 'adetailer[detail]' (missing: diffusers)"
+    ]
+
+
 def test_import_adetailer_stays_free_of_torch_and_diffusers():
     code = (
         "import sys, adetailer, adetailer.cli; "
