@@ -12,6 +12,7 @@ from PIL import Image
 
 from adetailer.boxes import box_iou
 from adetailer.cli import main
+from tests.crafted import save_crafted_model
 from tests.group_photo import compose
 
 GRACE = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
@@ -261,23 +262,9 @@ def test_module_entry_point():
     assert result.stdout.startswith("adetailer ")
 
 
-class _RunsCommand:
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (self.command,))
-
-
 def test_a_crafted_model_file_exits_2_with_one_line(tmp_path, models_dir, capsys):
-    import torch
-
     target = tmp_path / "pwned"
-    crafted = models_dir / "crafted.pt"
-    models_dir.mkdir(parents=True)
-    torch.save({"model": _RunsCommand(f"touch {target}")}, crafted)
+    crafted = save_crafted_model(models_dir / "crafted.pt", target)
     code = run(
         "detect",
         str(GRACE),

@@ -5,7 +5,6 @@ import collections
 import copyreg
 import http.server
 import io
-import os
 import pickle
 import re
 import shutil
@@ -30,18 +29,9 @@ from adetailer.safe_torch import (
     load_yolo,
 )
 from adetailer.thread_patch import patched_for_this_thread
+from tests.crafted import RunsCommand
 
 # --- crafting hostile files -----------------------------------------------------------------
-
-
-class RunsCommand:
-    """Unpickling this runs a shell command: the classic malicious checkpoint."""
-
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return (os.system, (self.command,))
 
 
 class OpensFile:

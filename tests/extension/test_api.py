@@ -365,13 +365,10 @@ def test_detect_with_one_model_while_a_generation_detects_with_another(yolo_webu
 
 
 def test_detect_refuses_a_crafted_model_in_one_line_and_logs_it(client, webui, faces_photo, capsys):
-    import torch
-
-    from tests.extension.test_generation import _RunsCommand
+    from tests.crafted import save_crafted_model
 
     crafted = webui.models_path / "adetailer" / "crafted.pt"
-    crafted.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": _RunsCommand(f"touch {crafted.parent / 'pwned'}")}, crafted)
+    save_crafted_model(crafted, crafted.parent / "pwned")
     answer = client.post(
         "/adetailer/v1/detect", json={"image": b64(faces_photo[0]), "ad_model": "crafted.pt"}
     )

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from adetailer.boxes import box_iou, box_to_mask
+from tests.crafted import save_crafted_model
 from tests.extension.conftest import ad_changes
 
 FACE_TAB = {"ad_model": "mediapipe_face_full"}
@@ -539,24 +540,10 @@ def test_a_failure_with_skip_img2img_keeps_the_init_image(webui, faces_photo, mo
     assert not ad_changes(init, processed.images[0]).any()
 
 
-class _RunsCommand:
-    def __init__(self, command: str) -> None:
-        self.command = command
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (self.command,))
-
-
 def test_a_crafted_model_file_is_refused_in_one_line(webui, generates_faces, tmp_path, capsys):
     """The refusal names the file and the global, with no traceback; the other tab still runs."""
-    import torch
-
     target = tmp_path / "pwned"
-    crafted = webui.models_path / "adetailer" / "crafted.pt"
-    crafted.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": _RunsCommand(f"touch {target}")}, crafted)
+    crafted = save_crafted_model(webui.models_path / "adetailer" / "crafted.pt", target)
     start = calls_so_far()
     tabs = [{"ad_model": "crafted.pt"}, FACE_TAB]
     processed = txt2img(webui, script_values={"ADetailer": [True, False, *tabs]})
