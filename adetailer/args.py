@@ -29,6 +29,8 @@ SAME_SCHEDULER = "Use same scheduler"
 SAME_CHECKPOINT = "Use same checkpoint"
 SAME_VAE = "Use same VAE"
 CONTROLNET_PASSTHROUGH = "Passthrough"
+HIRES_AFTER = "After hires fix"
+HIRES_BEFORE = "Before hires fix"
 
 
 class TabArgs(BaseModel):
@@ -76,9 +78,19 @@ class TabArgs(BaseModel):
     ad_controlnet_weight: float = Field(1.0, ge=0.0, le=1.0)
     ad_controlnet_guidance_start: float = Field(0.0, ge=0.0, le=1.0)
     ad_controlnet_guidance_end: float = Field(1.0, ge=0.0, le=1.0)
-    # New in this version; off keeps the original behaviour.
+    # New in this version; the defaults keep the original behaviour.
     ad_tiled_detection: bool = Field(
         False, description="also detect on overlapping tiles to find small faces"
+    )
+    ad_hires_stage: Literal["After hires fix", "Before hires fix"] = Field(
+        HIRES_AFTER,
+        description="txt2img with hires fix: detail the final image, or each first-pass image"
+        " (the hires pass then starts from the detailed image)",
+    )
+    ad_color_match: Literal["None", "Border"] = Field(
+        "None",
+        description="match the redraw's colours to the original's along the mask's edge before"
+        " the paste",
     )
 
     class Config:
@@ -110,6 +122,10 @@ MASK_FILTER_METHODS: tuple[str, ...] = typing.get_args(
 )
 MASK_MERGE_INVERT: tuple[str, ...] = typing.get_args(
     TabArgs.__fields__["ad_mask_merge_invert"].outer_type_
+)
+HIRES_STAGES: tuple[str, ...] = typing.get_args(TabArgs.__fields__["ad_hires_stage"].outer_type_)
+COLOR_MATCH_MODES: tuple[str, ...] = typing.get_args(
+    TabArgs.__fields__["ad_color_match"].outer_type_
 )
 
 # Each "use separate ..." toggle and the values it switches on; they mean nothing while it is off.

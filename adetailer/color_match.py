@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-COLOR_MATCH_NONE = "None"
-COLOR_MATCH_BORDER = "Border"
-COLOR_MATCH_MODES = (COLOR_MATCH_NONE, COLOR_MATCH_BORDER)
+from adetailer.args import COLOR_MATCH_MODES
+
+COLOR_MATCH_NONE, COLOR_MATCH_BORDER = COLOR_MATCH_MODES
 
 # The band is this share of the mask's smaller side wide, within these bounds (pixels).
 BAND_SHARE = 0.08

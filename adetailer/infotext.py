@@ -63,6 +63,8 @@ INFOTEXT_KEYS: tuple[tuple[str, str], ...] = (
     ("ad_controlnet_guidance_start", "ADetailer ControlNet guidance start"),
     ("ad_controlnet_guidance_end", "ADetailer ControlNet guidance end"),
     ("ad_tiled_detection", "ADetailer tiled detection"),
+    ("ad_hires_stage", "ADetailer hires stage"),
+    ("ad_color_match", "ADetailer color match"),
 )
 KEY_OF: dict[str, str] = dict(INFOTEXT_KEYS)
 VERSION_KEY = "ADetailer version"
@@ -101,6 +103,8 @@ _LEFT_OUT_AT_DEFAULT = (
     "ad_controlnet_guidance_start",
     "ad_controlnet_guidance_end",
     "ad_tiled_detection",
+    "ad_hires_stage",
+    "ad_color_match",
 )
 
 
@@ -154,11 +158,12 @@ def _survives_parsing(value: Any) -> Any:
     """Quote text A1111 would write bare but read back changed.
 
     A1111 quotes only values with a comma, colon or newline; its parser then drops leading
-    spaces and unquotes any value wrapped in double quotes. Such text is written JSON-quoted.
+    spaces, unquotes any value wrapped in double quotes, and reads a value that starts with one
+    up to the next double quote further on. Such text is written JSON-quoted.
     """
     if not isinstance(value, str) or any(c in value for c in ",:\n"):
         return value
-    if value != value.lstrip() or (len(value) >= 2 and value[0] == value[-1] == '"'):
+    if value != value.lstrip() or value.startswith('"'):
         return json.dumps(value, ensure_ascii=False)
     return value
 

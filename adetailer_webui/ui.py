@@ -17,9 +17,11 @@ import gradio as gr
 import controlnet_ext
 from adetailer.__version__ import __version__
 from adetailer.args import (
+    COLOR_MATCH_MODES,
     CONTROLNET_PASSTHROUGH,
     DEFAULTS,
     FIELD_NAMES,
+    HIRES_STAGES,
     MASK_FILTER_METHODS,
     MASK_MERGE_INVERT,
     SAME_CHECKPOINT,
@@ -116,13 +118,13 @@ def build(is_img2img: bool, elem_id: Callable[[str], str]) -> tuple[list[Any], l
         with gr.Group(), gr.Tabs():
             for tab in tabs:
                 with gr.Tab(ordinal(tab.index + 1)):
-                    _build_tab(tab, names, elem_id)
+                    _build_tab(tab, names, elem_id, is_img2img)
     _connect_generate(tabs, is_img2img)
     controls = [enable, skip, *(tab.state for tab in tabs)]
     return controls, infotext_fields(enable, skip, tabs)
 
 
-def _build_tab(tab: Tab, names: Names, elem_id: Callable[[str], str]) -> None:
+def _build_tab(tab: Tab, names: Names, elem_id: Callable[[str], str], is_img2img: bool) -> None:
     from modules.ui_components import ToolButton
 
     n = tab.index
@@ -184,6 +186,7 @@ def _build_tab(tab: Tab, names: Names, elem_id: Callable[[str], str]) -> None:
             _mask_preprocessing(w, sfx, eid)
         with gr.Accordion("Inpainting", open=False, elem_id=eid("ad_inpainting_accordion")):
             _inpainting(w, sfx, eid, names)
+            _stage_and_paste(w, sfx, eid, is_img2img)
     with gr.Group():
         _controlnet(w, sfx, eid, names)
 
@@ -392,6 +395,29 @@ def _inpainting(w: dict[str, Any], sfx: str, eid: Callable[[str], str], names: N
             w["ad_restore_face"] = _toggle(
                 "ad_restore_face", "Restore faces after ADetailer" + sfx, eid
             )
+
+
+def _stage_and_paste(
+    w: dict[str, Any], sfx: str, eid: Callable[[str], str], is_img2img: bool
+) -> None:
+    with gr.Row():
+        w["ad_hires_stage"] = gr.Radio(
+            label="Hires fix stage" + sfx,
+            choices=list(HIRES_STAGES),
+            value=DEFAULTS.ad_hires_stage,
+            info="With hires fix: detail the final image, or each first-pass image (the hires"
+            " pass then starts from the detailed image)",
+            visible=not is_img2img,  # img2img has no hires fix
+            elem_id=eid("ad_hires_stage"),
+        )
+        w["ad_color_match"] = gr.Radio(
+            label="Color match" + sfx,
+            choices=list(COLOR_MATCH_MODES),
+            value=DEFAULTS.ad_color_match,
+            info="Border: match the redraw's colors to the original's along the mask's edge"
+            " before it is pasted",
+            elem_id=eid("ad_color_match"),
+        )
 
 
 def _controlnet(w: dict[str, Any], sfx: str, eid: Callable[[str], str], names: Names) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adetailer.args import CONTROLNET_PASSTHROUGH
+from adetailer.args import COLOR_MATCH_MODES, CONTROLNET_PASSTHROUGH, HIRES_STAGES
 from adetailer_webui import host, log
 
 PREFIX = "[ADetailer]"
@@ -103,6 +103,18 @@ def axes(xyz: Any) -> list[Any]:
             f"{PREFIX} noise multiplier 1st",
             float,
             set_value("ad_noise_multiplier", also={"ad_use_noise_multiplier": True}),
+        ),
+        option(
+            f"{PREFIX} Hires fix stage 1st",
+            str,
+            set_value("ad_hires_stage"),
+            choices=lambda: list(HIRES_STAGES),
+        ),
+        option(
+            f"{PREFIX} Color match 1st",
+            str,
+            set_value("ad_color_match"),
+            choices=lambda: list(COLOR_MATCH_MODES),
         ),
         option(
             f"{PREFIX} ControlNet model 1st",

@@ -71,8 +71,10 @@ def test_keys_and_defaults_are_the_originals():
         assert values[key] == default, key
         assert type(values[key]) is type(default), key
     new_keys = set(values) - set(ORIGINAL_DEFAULTS)
-    assert new_keys == {"ad_tiled_detection"}
+    assert new_keys == {"ad_tiled_detection", "ad_hires_stage", "ad_color_match"}
     assert values["ad_tiled_detection"] is False
+    assert values["ad_hires_stage"] == "After hires fix"
+    assert values["ad_color_match"] == "None"
 
 
 def test_ordinal():
@@ -153,6 +155,8 @@ def test_is_api_is_accepted_silently():
         ("ad_prompt", ["a"], "text"),
         ("ad_prompt", None, "text"),
         ("ad_dilate_erode", {"a": 1}, "an integer"),
+        ("ad_hires_stage", "Before", 'one of "After hires fix", "Before hires fix"'),
+        ("ad_color_match", "Edge", 'one of "None", "Border"'),
     ],
 )
 def test_a_bad_value_gives_one_line_naming_tab_key_value_and_allowed(key, value, allowed):
@@ -179,6 +183,8 @@ def test_a_bad_value_gives_one_line_naming_tab_key_value_and_allowed(key, value,
         ("ad_tab_enable", 0, False),
         ("ad_mask_merge_invert", "merge and invert", "Merge and Invert"),
         ("ad_checkpoint", None, None),
+        ("ad_hires_stage", "before hires fix", "Before hires fix"),
+        ("ad_color_match", "border", "Border"),
     ],
 )
 def test_what_clients_and_infotexts_send_is_understood(key, given, expected):

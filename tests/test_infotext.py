@@ -192,6 +192,8 @@ tab_args = st.builds(
     ad_controlnet_guidance_start=st.just(0.0) | st.floats(0, 0.5),
     ad_controlnet_guidance_end=st.just(1.0) | st.floats(0.5, 1),
     ad_tiled_detection=st.booleans(),
+    ad_hires_stage=st.sampled_from(["After hires fix", "Before hires fix"]),
+    ad_color_match=st.sampled_from(["None", "Border"]),
 )
 
 

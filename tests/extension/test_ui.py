@@ -43,11 +43,15 @@ def test_controls_and_element_ids(webui):
         "script_txt2img_adetailer_ad_prompt_4th",
         "script_txt2img_adetailer_ad_controlnet_guidance_end_3rd",
         "script_txt2img_adetailer_ad_tiled_detection",
+        "script_txt2img_adetailer_ad_hires_stage_2nd",
+        "script_txt2img_adetailer_ad_color_match",
     ):
         assert elem_id in ids, elem_id
     assert "script_txt2img_adetailer_ad_model_5th" not in ids
     assert ids["script_txt2img_adetailer_ad_skip_img2img"].visible is False
     assert components(webui, "img2img")["script_img2img_adetailer_ad_skip_img2img"].visible is True
+    assert ids["script_txt2img_adetailer_ad_hires_stage"].visible is True
+    assert components(webui, "img2img")["script_img2img_adetailer_ad_hires_stage"].visible is False
     for n, suffix in enumerate(["", "_2nd", "_3rd", "_4th"]):
         models = ui._dropdown_choices(ids[f"script_txt2img_adetailer_ad_model{suffix}"])
         assert "mediapipe_face_full" in models
@@ -285,10 +289,12 @@ def test_xyz_axes_are_added_once(webui):
         "[ADetailer] ADetailer sampler 1st",
         "[ADetailer] ADetailer scheduler 1st",
         "[ADetailer] noise multiplier 1st",
+        "[ADetailer] Hires fix stage 1st",
+        "[ADetailer] Color match 1st",
         "[ADetailer] ControlNet model 1st",
     ]
     xyz.add_axes()
-    assert len([o for o in module.axis_options if o.label.startswith("[ADetailer]")]) == 14
+    assert len([o for o in module.axis_options if o.label.startswith("[ADetailer]")]) == 16
     model_axis = ours[0]
     assert "mediapipe_face_full" in model_axis.choices()
 
@@ -353,4 +359,4 @@ def test_xyz_axes_exist_in_api_only_mode(tmp_path):
         grid = webui.find_script(webui.runner("img2img"), "X/Y/Z plot")
         labels = [o.label for o in grid.current_axis_options]
         assert "[ADetailer] ADetailer model 1st" in labels
-        assert len([label for label in labels if label.startswith("[ADetailer]")]) == 14
+        assert len([label for label in labels if label.startswith("[ADetailer]")]) == 16
