@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from adetailer.args import TabArgs, tab_label
+from adetailer.args import HIRES_AFTER, HIRES_BEFORE, TabArgs, tab_label
 from adetailer.detectors.base import DetectorError
 from adetailer.images import ensure_rgb
 from adetailer.infotext import DETECTIONS_KEY, WARNINGS_KEY, infotext_suffix, to_infotext_params
@@ -25,7 +25,7 @@ from adetailer.masks import binary_mask
 from adetailer.pipeline import detect_and_mask, run_jobs
 from adetailer.prompts import parse_box, render, resolve
 from adetailer.registry import UnknownModelError
-from adetailer_webui import host, log, settings
+from adetailer_webui import hires, host, log, settings
 from adetailer_webui.arguments import parse_for_generation
 from adetailer_webui.host_state import (
     Overrides,
@@ -52,6 +52,16 @@ class Run:
     skip_img2img: bool = False
     records: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)  # infotext keys this run put on `p`
+    hires: bool = False  # txt2img with hires fix: tabs have a stage
+    no_seam: str | None = None  # why "Before hires fix" tabs run after it on this host
+    said_no_seam: bool = False
+    before_hires: set[int] = field(default_factory=set)  # images detailed before the hires pass
+
+    def stage_tabs(self, stage: str) -> list[tuple[int, TabArgs]]:
+        """The tabs that run at a stage, in tab order (without hires fix: all, after it)."""
+        if not self.hires:
+            return self.tabs if stage == HIRES_AFTER else []
+        return [(i, a) for i, a in self.tabs if a.ad_hires_stage == stage]
 
 
 # --- process ---------------------------------------------------------------------------------
@@ -61,6 +71,7 @@ def process(p: Any, args: Sequence[Any]) -> None:
     if getattr(p, "_ad_inner", False) or getattr(p, "_ad_busy", False):
         return  # our own detail pass, or other scripts re-armed from inside it
     p._ad_run = None
+    hires.uninstall(p)  # an X/Y/Z cell copies the previous cell's seam
     try:
         _prepare(p, args)
     except Exception:  # the generation goes on without ADetailer
@@ -91,6 +102,9 @@ def _prepare(p: Any, args: Sequence[Any]) -> None:
         log.info("Skip img2img does not work with inpainting; img2img runs as usual.")
         skip = False
     run.tabs, run.skip_img2img = _with_xyz(p, parsed.active_tabs), skip
+    run.hires = bool(getattr(p, "enable_hr", False))  # txt2img only
+    if run.stage_tabs(HIRES_BEFORE):
+        run.no_seam = hires.install(p, detail_first_pass)
     if skip:
         _skip_img2img(p, run)
     _write(p, run, to_infotext_params(run.tabs))
@@ -186,24 +200,104 @@ def _with_xyz(p: Any, tabs: list[tuple[int, TabArgs]]) -> list[tuple[int, TabArg
     return [(index, replaced), *tabs[1:]]
 
 
-# --- postprocess_image -----------------------------------------------------------------------
+# --- the two stages: before the hires pass (the seam) and postprocess_image ------------------
 
 
 def postprocess_image(p: Any, pp: Any) -> None:
+    """The stage after hires fix (or the only one): every tab, or the "After hires fix" ones."""
     run: Run | None = getattr(p, "_ad_run", None)
     if run is None or getattr(p, "_ad_inner", False) or getattr(p, "_ad_busy", False):
         return
+    tabs = _tabs_after_hires(p, run)
+    if not tabs:
+        return
+    position = getattr(p, "batch_index", 0)
+    index = image_index(p)
     # with Skip img2img the main pass's image is a 128x128 placeholder: the init image is the
     # generation's un-detailed image
-    original = _init_image(p) if run.skip_img2img else pp.image
+    source = _init_image(p) if run.skip_img2img else pp.image
     try:
-        detailed = detail_image(p, pp, run)
+        with _detailing(p, unhook=position == 0, rearm=position == p.batch_size - 1):
+            if index not in run.before_hires:
+                run.records.pop(index, None)
+            inputs = _inputs(p, index, position, HIRES_AFTER, source.size)
+            detailed, redrawn = detail_image(p, ensure_rgb(source), inputs, tabs, run)
+            if redrawn and not run.skip_img2img:
+                _save(p, source, position, "ad_save_images_before", "-ad-before")
     except Exception:
         log.error("detailing failed; the image is kept as generated.")
-        pp.image = original
+        pp.image = source
         return
-    if detailed is not None:
+    if redrawn or run.skip_img2img:  # with Skip img2img the main pass made nothing worth keeping
         pp.image = detailed
+
+
+def _tabs_after_hires(p: Any, run: Run) -> list[tuple[int, TabArgs]]:
+    """The "After hires fix" tabs, and the "Before" ones too when the seam did not run."""
+    before = run.stage_tabs(HIRES_BEFORE)
+    seam = hires.seam_of(p)
+    if not before or (seam is not None and p.iteration in seam.calls):
+        return run.stage_tabs(HIRES_AFTER)
+    if not run.said_no_seam:
+        run.said_no_seam = True
+        reason = run.no_seam or (
+            "the hires pass did not go through sample_hr_pass (another script replaced the"
+            " sampling)"
+        )
+        names = ", ".join(tab_label(i).removeprefix("ADetailer ") for i, _ in before)
+        verb = "runs" if len(before) == 1 else "run"
+        log.warn(f"the {names} ({HIRES_BEFORE}) {verb} after hires fix: {reason}.")
+    return run.tabs
+
+
+def detail_first_pass(p: Any, images: list[Image.Image]) -> list[Image.Image | None]:
+    """The stage before the hires pass: the "Before hires fix" tabs on each first-pass image of
+    the batch (called from the seam, `hires.HiresSeam`); None for an image left as it was."""
+    results: list[Image.Image | None] = [None] * len(images)
+    run: Run | None = getattr(p, "_ad_run", None)
+    tabs = run.stage_tabs(HIRES_BEFORE) if run is not None else []
+    if run is None or not tabs:
+        return results
+    with _detailing(p, unhook=True, rearm=True):
+        for position, image in enumerate(images):
+            if should_stop():
+                break
+            index = p.iteration * p.batch_size + position
+            run.before_hires.add(index)
+            run.records.pop(index, None)
+            try:
+                inputs = _inputs(p, index, position, HIRES_BEFORE, image.size)
+                detailed, redrawn = detail_image(p, image, inputs, tabs, run)
+            except Exception:
+                log.error(
+                    f"detailing image {index + 1} before hires fix failed; the hires pass takes"
+                    " it as generated."
+                )
+                continue
+            if redrawn:
+                results[position] = detailed
+                _save(p, image, position, "ad_save_images_before", "-ad-before")
+    return results
+
+
+@contextlib.contextmanager
+def _detailing(p: Any, *, unhook: bool, rearm: bool) -> Iterator[None]:
+    """Around detail passes: other scripts' hooks off the model (`unhook`, first image of a
+    batch) and back on (`rearm`, its last), ADetailer deaf to its own nested passes, and
+    params.txt as the generation wrote it."""
+    params_txt = read_text(host.params_txt_path())
+    p._ad_busy = True
+    try:
+        if unhook:
+            other_scripts_postprocess(p)
+        yield
+    finally:
+        try:
+            if rearm:
+                other_scripts_process(p)  # re-armed for what follows, whatever happened here
+        finally:
+            p._ad_busy = False
+            write_text(host.params_txt_path(), params_txt)
 
 
 def image_index(p: Any) -> int:
@@ -258,41 +352,6 @@ def inpainted_area(p: Any) -> np.ndarray:
     return ~user if getattr(p, "inpainting_mask_invert", 0) else user
 
 
-def detail_image(p: Any, pp: Any, run: Run) -> Image.Image | None:
-    """Every tab, in order, on this image; None when nothing was redrawn."""
-    index = image_index(p)
-    skip = run.skip_img2img
-    source = _init_image(p) if skip else pp.image
-    image = ensure_rgb(source)
-    params_txt = read_text(host.params_txt_path())
-    run.records.pop(index, None)
-
-    p._ad_busy = True
-    try:
-        other_scripts_postprocess(p)
-        inputs = _ImageInputs(index, *image_prompts(p, index), _user_mask(p, image.size))
-        redrawn = False
-        with model_overrides() as overrides, quiet_total_progress():
-            for tab_index, args in run.tabs:
-                if should_stop():
-                    break
-                image, changed, stop = detail_tab(p, image, inputs, tab_index, args, run, overrides)
-                redrawn |= changed
-                if stop:
-                    break
-        if redrawn and not skip:
-            _save(p, source, "ad_save_images_before", "-ad-before")
-    finally:
-        try:
-            other_scripts_process(p)  # re-armed for the next batch, whatever happened here
-        finally:
-            p._ad_busy = False
-            write_text(host.params_txt_path(), params_txt)
-    if skip:
-        return image  # the main pass produced nothing worth keeping
-    return image if redrawn else None
-
-
 def _init_image(p: Any) -> Image.Image:
     return p.init_images[min(getattr(p, "batch_index", 0), len(p.init_images) - 1)]
 
@@ -301,11 +360,37 @@ def _init_image(p: Any) -> Image.Image:
 class _ImageInputs:
     """What every tab reads from `p` for one image, worked out once for all tabs."""
 
-    index: int
+    index: int  # in the whole generation
+    position: int  # in its batch
+    stage: str  # HIRES_BEFORE or HIRES_AFTER
     prompt: str
     negative_prompt: str
     styles: list[str]
     user_mask: Image.Image | None  # tabs keep the image's size, so one mask serves them all
+
+
+def _inputs(p: Any, index: int, position: int, stage: str, size: tuple[int, int]) -> _ImageInputs:
+    return _ImageInputs(index, position, stage, *image_prompts(p, index), _user_mask(p, size))
+
+
+def detail_image(
+    p: Any,
+    image: Image.Image,
+    inputs: _ImageInputs,
+    tabs: Sequence[tuple[int, TabArgs]],
+    run: Run,
+) -> tuple[Image.Image, bool]:
+    """The tabs, in order, on one image: (the image as far as it got, anything redrawn)."""
+    redrawn = False
+    with model_overrides() as overrides, quiet_total_progress():
+        for tab_index, args in tabs:
+            if should_stop():
+                break
+            image, changed, stop = detail_tab(p, image, inputs, tab_index, args, run, overrides)
+            redrawn |= changed
+            if stop:
+                break
+    return image, redrawn
 
 
 def detail_tab(
@@ -342,9 +427,8 @@ def detail_tab(
         return image, False, False
     preview = result.found.preview()
     shared.state.assign_current_image(preview)
-    _save(
-        p, preview, "ad_save_previews", "-ad-preview" + infotext_suffix(tab_index).replace(" ", "-")
-    )
+    suffix = "-ad-preview" + infotext_suffix(tab_index).replace(" ", "-")
+    _save(p, preview, inputs.position, "ad_save_previews", suffix)
 
     jobs = plan_jobs(result.masks, args, _job_settings(p, inputs))
     if not jobs:
@@ -369,8 +453,9 @@ def detail_tab(
     )
     for job, reason in done.failed:
         log.warn(f"{label}, detection {job.index + 1}: skipped ({reason.splitlines()[0]})")
+    stage = {"stage": inputs.stage} if run.hires else {}
     run.records.setdefault(index, []).extend(
-        {"tab": tab_index + 1, **job.record()} for job in done.done
+        {"tab": tab_index + 1, **stage, **job.record()} for job in done.done
     )
     return done.image, bool(done.done), done.stopped
 
@@ -402,12 +487,12 @@ def _job_settings(p: Any, inputs: _ImageInputs) -> JobSettings:
     )
 
 
-def _save(p: Any, image: Image.Image, setting: str, suffix: str) -> None:
+def _save(p: Any, image: Image.Image, position: int, setting: str, suffix: str) -> None:
     if not settings.read(setting):
         return
     from modules import images, processing, shared
 
-    index = image_index(p)
+    index = p.iteration * p.batch_size + position
     folder = str(settings.read("ad_save_images_dir")).strip() or p.outpath_samples
     info = processing.create_infotext(
         p,
@@ -415,7 +500,7 @@ def _save(p: Any, image: Image.Image, setting: str, suffix: str) -> None:
         p.all_seeds,
         p.all_subseeds,
         iteration=p.iteration,
-        position_in_batch=getattr(p, "batch_index", 0),
+        position_in_batch=position,
     )
     images.save_image(
         image,

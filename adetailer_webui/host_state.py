@@ -96,20 +96,28 @@ def model_overrides() -> Iterator[Overrides]:
 
 
 @contextlib.contextmanager
-def quiet_total_progress() -> Iterator[None]:
-    """The console's total progress bar would count the detail passes as extra main steps."""
+def option_for_a_while(key: str, value: Any) -> Iterator[None]:
+    """A web UI option with another value, and back as it was (absent from `opts.data` too).
+
+    Not `override_settings`: A1111 leaves an override of a key missing from `opts.data` in place
+    after the generation."""
     from modules import shared
 
     data = shared.opts.data
-    had, before = "multiple_tqdm" in data, data.get("multiple_tqdm")
-    data["multiple_tqdm"] = False
+    had, before = key in data, data.get(key)
+    data[key] = value
     try:
         yield
     finally:
         if had:
-            data["multiple_tqdm"] = before
+            data[key] = before
         else:
-            data.pop("multiple_tqdm", None)
+            data.pop(key, None)
+
+
+def quiet_total_progress() -> contextlib.AbstractContextManager[None]:
+    """The console's total progress bar would count the detail passes as extra main steps."""
+    return option_for_a_while("multiple_tqdm", False)
 
 
 @contextlib.contextmanager
@@ -123,7 +131,7 @@ def same_prompts(p: Any) -> Iterator[None]:
 
 def other_scripts_postprocess(p: Any) -> None:
     """Let other scripts (ControlNet) undo their hooks on the model before the detail passes."""
-    if p.scripts is None or getattr(p, "batch_index", 0) != 0:
+    if p.scripts is None:
         return
     from modules.processing import Processed
 
@@ -132,8 +140,8 @@ def other_scripts_postprocess(p: Any) -> None:
 
 
 def other_scripts_process(p: Any) -> None:
-    """And re-arm them for the next batch after the last image of this one."""
-    if p.scripts is None or getattr(p, "batch_index", 0) != p.batch_size - 1:
+    """And re-arm them for what follows (the next batch, or the hires pass)."""
+    if p.scripts is None:
         return
     with same_prompts(p):
         copied = copy.copy(p)

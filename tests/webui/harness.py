@@ -981,11 +981,16 @@ class FakeWebUI:
         scheduler: str | None = None,
         seed: int | None = None,
         username: str | None = None,
+        upscale: tuple[Image.Image, str] | None = None,
     ) -> processing.Processed:
         """The txt2img tab's Generate button (``modules/txt2img.py`` under ``wrap_gradio_gpu_call``).
 
         ``steps``/``sampler_name``/``scheduler``/``seed`` go into the built-in Sampler/Seed script
         slots, as in the UI; their ``setup()`` copies them onto p.
+
+        ``upscale=(image, infotext)`` is the "✨ Hires. fix" gallery button (``txt2img_upscale``)
+        on that image: hires fix forced on, one image, ``p.firstpass_image`` set, the seeds read
+        from the image's infotext, no save before hires fix.
         """
         if script_args is None:
             overrides = {**self._builtin_overrides(steps, sampler_name, scheduler, seed)}
@@ -1030,6 +1035,18 @@ class FakeWebUI:
             p.scripts = scripts.scripts_txt2img
             p.script_args = tuple(script_args)
             p.user = username
+
+            if upscale is not None:
+                image, infotext = upscale
+                p.enable_hr = True
+                p.batch_size = 1
+                p.n_iter = 1
+                p.txt2img_upscale = True
+                p.firstpass_image = image
+                parameters = infotext_utils.parse_generation_parameters(infotext, [])
+                p.seed = parameters.get("Seed", -1)
+                p.subseed = parameters.get("Variation seed", -1)
+                p.override_settings["save_images_before_highres_fix"] = False
 
             with closing(p):
                 processed = scripts.scripts_txt2img.run(p, *p.script_args)
