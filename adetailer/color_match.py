@@ -40,24 +40,28 @@ MAX_GAIN = 1.5
 MEASURE_SIDE = 128
 
 
-def band_width(mask: np.ndarray) -> int:
-    """How far inside the mask's edge the band reaches, from the size of the masked area."""
-    ys, xs = np.nonzero(mask[::4, ::4] if min(mask.shape) >= 64 else mask)
-    if len(xs) == 0:
+def band_width(inside: np.ndarray, step: int = 1) -> int:
+    """How far inside the mask's edge the band reaches, from the size of the masked area.
+
+    `inside`: the mask as 0/255, measured on every `step`-th pixel."""
+    _, _, width, height = cv2.boundingRect(inside)
+    if width == 0 or height == 0:
         return BAND_MIN
-    step = 4 if min(mask.shape) >= 64 else 1
-    side = min(np.ptp(xs) + 1, np.ptp(ys) + 1) * step
-    return int(np.clip(round(side * BAND_SHARE), BAND_MIN, BAND_MAX))
+    return int(np.clip(round(min(width, height) * step * BAND_SHARE), BAND_MIN, BAND_MAX))
 
 
-def border_band(mask: np.ndarray, width: int) -> np.ndarray:
-    """The pixels inside the mask (above half) that lie within `width` pixels of its edge, as 0/255."""
-    inside = np.where(mask > 127, np.uint8(255), np.uint8(0))
+def border_band(inside: np.ndarray, width: int) -> np.ndarray:
+    """The pixels of the mask (0/255) that lie within `width` pixels of its edge, as 0/255."""
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * width + 1, 2 * width + 1))
     # pixels outside the image count as outside the mask: a mask that touches the border has
     # its band along the border too (the redraw there meets nothing, but it is what we have)
     eroded = cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     return cv2.subtract(inside, eroded)
+
+
+def _inside(mask: np.ndarray) -> np.ndarray:
+    """A paste mask (blurred or not) as 0/255: above half is inside."""
+    return cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)[1]
 
 
 def _to_lab(pixels: np.ndarray) -> np.ndarray:
@@ -85,40 +89,48 @@ def match_colors(
         msg = f"sizes differ: redrawn {redrawn.shape}, original {original.shape}, mask {mask.shape}"
         raise ValueError(msg)
     step = max(1, min(mask.shape) // MEASURE_SIDE)
-    small_mask = mask[::step, ::step]
-    band = border_band(small_mask, max(1, band_width(mask) // step))
+    inside = _inside(np.ascontiguousarray(mask[::step, ::step]))
+    band = border_band(inside, max(1, band_width(inside, step) // step))
     if cv2.countNonZero(band) < MIN_BAND_PIXELS:
         return redrawn
-    inside_band = band > 0
-    source = redrawn[::step, ::step][inside_band]  # (N, 3) RGB
+    in_band = band > 0
+    source = redrawn[::step, ::step][in_band]  # (N, 3) RGB
     lab_redrawn = _to_lab(source)
-    lab_original = _to_lab(original[::step, ::step][inside_band])
-    mean_r, std_r = lab_redrawn.mean(axis=0), lab_redrawn.std(axis=0)
-    mean_o, std_o = lab_original.mean(axis=0), lab_original.std(axis=0)
+    lab_original = _to_lab(original[::step, ::step][in_band])
+    mean_r, std_r = (v.ravel() for v in cv2.meanStdDev(lab_redrawn.reshape(-1, 1, 3)))
+    mean_o, std_o = (v.ravel() for v in cv2.meanStdDev(lab_original.reshape(-1, 1, 3)))
     gain = np.clip(std_o / np.maximum(std_r, 1e-3), 1 / MAX_GAIN, MAX_GAIN)
     gain[std_r < 1e-3] = 1.0
 
     # the band's redrawn pixels as they would be after the LAB correction ...
     corrected = (lab_redrawn - mean_r) * gain + mean_o
     corrected = np.clip(np.round(corrected), 0, 255).astype(np.uint8).reshape(-1, 1, 3)
-    target = cv2.cvtColor(corrected, cv2.COLOR_LAB2RGB).reshape(-1, 3).astype(np.float32)
-    # ... and the per-channel tone curve that takes them there, applied to the whole crop
-    return cv2.LUT(redrawn, _tone_curves(source.astype(np.float32), target))
+    target = cv2.cvtColor(corrected, cv2.COLOR_LAB2RGB).reshape(-1, 3)
+    # ... and the per-channel tone curves that take them there, applied to the whole crop
+    return cv2.LUT(redrawn, _tone_curves(source, target))
 
 
 def _tone_curves(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """A (1, 256, 3) table: per channel, the change from `source` to `target` values as a quadratic
-    in the value (least squares), held constant beyond the values the band has."""
-    levels = np.arange(256, dtype=np.float32)
+    """A (1, 256, 3) table: per channel, the change from `source` to `target` values (uint8
+    (N, 3) each) as a quadratic in the value (least squares), held constant beyond the values
+    the band has. A channel whose band is nearly flat only gets the mean change."""
+    x = source.astype(np.float64) / 255.0
+    change = target.astype(np.float64) - source
+    powers = np.stack([x * x, x, np.ones_like(x)], axis=-1)  # (N, 3 channels, 3)
+    normal = np.einsum("nci,ncj->cij", powers, powers)
+    right = np.einsum("nci,nc->ci", powers, change)
+    flat = x.var(axis=0) * 255.0**2 < 1.0
+    normal[flat] = np.eye(3)
+    right[flat] = [0.0, 0.0, float(0)]
+    coefficients = np.linalg.solve(normal, right[..., None])[..., 0]  # (3 channels, 3)
+    coefficients[flat, 2] = change.mean(axis=0)[flat]
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    low, high = x.min(axis=0), x.max(axis=0)
     tables = []
     for channel in range(3):
-        x, y = source[:, channel], target[:, channel]
-        if float(x.var()) < 1.0:  # a flat band: only the offset is known
-            change = np.full_like(levels, float(np.mean(y - x)))
-        else:
-            coefficients = np.polyfit(x, y - x, 2)
-            change = np.polyval(coefficients, np.clip(levels, x.min(), x.max()))
-        tables.append(np.clip(np.round(levels + change), 0, 255))
+        at = np.clip(levels, low[channel], high[channel])
+        a, b, c = coefficients[channel]
+        tables.append(np.clip(np.round(levels * 255.0 + a * at * at + b * at + c), 0, 255))
     return np.stack(tables, axis=-1).astype(np.uint8).reshape(1, 256, 3)
 
 

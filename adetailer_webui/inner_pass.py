@@ -18,9 +18,11 @@ from PIL import Image
 
 import controlnet_ext
 from adetailer.args import SAME_SAMPLER, SAME_SCHEDULER, TabArgs
+from adetailer.color_match import COLOR_MATCH_NONE, paste
 from adetailer.images import ensure_rgb
 from adetailer.inpaint import InpaintJob
-from adetailer_webui import settings
+from adetailer_webui import log, settings
+from adetailer_webui.host_state import option_for_a_while
 
 
 @dataclass(frozen=True)
@@ -53,17 +55,50 @@ def run_inner_pass(
     from modules import processing
 
     p2 = build_inner_p(p, image, job, args, styles, report)
+    # with a color match the redraw comes back unpasted, and the core matches and pastes it
+    match = args.ad_color_match != COLOR_MATCH_NONE
+    paste_here = option_for_a_while("overlay_inpaint", False) if match else contextlib.nullcontext()
     try:
-        with controlnet_ext.units.batch_hijack_off():  # ControlNet
+        with controlnet_ext.units.batch_hijack_off(), paste_here:  # ControlNet
             processed = processing.process_images(p2)
     finally:
         p2.close()
     if not processed.images or should_stop():
         return None  # an interrupted pass is half done: keep the image from before it
     result = processed.images[0]
+    if match:
+        result = paste_matched(image, result, p2, args.ad_color_match)
     if result.size != image.size:  # a separate inpaint size in "whole picture" mode
         result = result.resize(image.size, Image.LANCZOS)
     return ensure_rgb(result)
+
+
+def paste_matched(image: Image.Image, redrawn: Image.Image, p2: Any, mode: str) -> Image.Image:
+    """The pass's unpasted redraw, colour-matched and pasted into `image` (`color_match.paste`).
+
+    "Only masked": the redraw is the crop at the processing size, and goes back into the box
+    A1111 cut it from (`p2.paste_to`); "whole picture": the whole image. The paste mask is the
+    pass's own blurred mask (`p2.mask_for_overlay`).
+    """
+    mask = getattr(p2, "mask_for_overlay", None)
+    paste_to = getattr(p2, "paste_to", None)
+    if mask is None:
+        return redrawn
+    if paste_to is not None and redrawn.size != (p2.width, p2.height):
+        # another script (soft inpainting) pasted it already: nothing to match any more
+        log.info("color match skipped: another script pasted this redraw itself.")
+        return redrawn
+    if paste_to is None:
+        box = (0, 0, image.width, image.height)
+        if mask.size != image.size:
+            mask = mask.resize(image.size, Image.LANCZOS)
+    else:
+        from modules import images
+
+        x, y, w, h = paste_to
+        box = (x, y, x + w, y + h)
+        redrawn = images.resize_image(1, redrawn, w, h)  # as A1111 uncrops it
+    return paste(ensure_rgb(image), ensure_rgb(redrawn), mask, box, mode)
 
 
 def _sampler(p: Any, args: TabArgs) -> str:

@@ -58,7 +58,7 @@ def test_border_takes_a_colour_shift_out_of_the_band(face_crop) -> None:
     crop, mask = face_crop
     redrawn = _shifted(crop)
     matched = match_colors(redrawn, crop, mask, COLOR_MATCH_BORDER)
-    band = border_band(mask, 8) > 0
+    band = border_band(np.where(mask > 127, 255, 0).astype(np.uint8), 8) > 0
     before = np.abs(_lab(redrawn)[band].mean(axis=0) - _lab(crop)[band].mean(axis=0))
     after = np.abs(_lab(matched)[band].mean(axis=0) - _lab(crop)[band].mean(axis=0))
     assert (before[:2] > (10, 6)).all()  # the shift is there ...
