@@ -47,6 +47,7 @@ class Plan:
     mask_counts: tuple[int, ...]
     parallel_rounds: int  # two models one after the other / in two threads, each
     parallel_loads: int  # loads of another model a cached detector is asked for through
+    color_match_rounds: int
 
 
 FULL = Plan(
@@ -60,6 +61,7 @@ FULL = Plan(
     mask_counts=(1, 5, 20),
     parallel_rounds=10,
     parallel_loads=3,
+    color_match_rounds=300,
 )
 QUICK = Plan(
     name="quick",
@@ -72,6 +74,7 @@ QUICK = Plan(
     mask_counts=(1, 5),
     parallel_rounds=1,
     parallel_loads=1,
+    color_match_rounds=20,
 )
 
 
@@ -144,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         if with_yolo:
             counts = ["--rounds", str(plan.parallel_rounds), "--loads", str(plan.parallel_loads)]
             parallel = workers.run(Task("benchmarks.parallel", "parallel", [*listing, *counts]))
+        color_match = workers.run(
+            Task(
+                "benchmarks.color_match", "color-match", ["--rounds", str(plan.color_match_rounds)]
+            )
+        )
 
     run = BenchmarkRun(
         command=command,
@@ -158,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         models=models,
         mask_steps=mask_steps,
         parallel=parallel,
+        color_match=color_match,
     )
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(render(run), encoding="utf8")

@@ -28,6 +28,7 @@ SECTIONS = (
     "## Memory",
     "## Our steps after inference, by number of detections",
     "## Detectors in parallel",
+    "## Seamless pastes (`ad_color_match`)",
     "## How this was measured",
 )
 
@@ -106,7 +107,18 @@ def test_quick_run_writes_every_row_with_readable_ratios(tmp_path: Path) -> None
     assert "two YOLO models in two threads <= 0.7x of one after the other" in targets
     assert "a cached detect waits <= 5 ms while another model loads" in targets
 
+    seams = table(text, "## Seamless pastes")
+    assert {(row["Photo"], row["Redraw"]) for row in seams} == {
+        (photo, redraw)
+        for photo in ("astronaut", "camera", "grace_hopper")
+        for redraw in ("shift", "shift + softening")
+    }
+    for row in seams:
+        assert row["<= 25 %"] in (("PASS", "FAIL") if row["Redraw"] == "shift" else ("-",))
+    assert "pixels outside the crop bit-identical" in targets
+
     verdicts = [line for line in completed.stdout.splitlines() if line[:4] in ("PASS", "FAIL")]
     # three ratio targets per model and size (overhead; reload end to end and acquisition),
-    # two start-up timings, one network check, two parallel targets
-    assert len(verdicts) == 3 * len(expected) + 5
+    # two start-up timings, one network check, two parallel targets, and for the color match
+    # one seam target per photo, the pixels outside the crop and its cost
+    assert len(verdicts) == 3 * len(expected) + 5 + 3 + 2
