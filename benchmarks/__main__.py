@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick] [--out PATH]`: see `benchmarks.run`.
+"""`python -m benchmarks [--quick] [--out PATH | --write]`: see `benchmarks.run`.
 
 `python -m benchmarks detail [--rounds N]`: the standalone detailer, see `benchmarks.detail`.
 """

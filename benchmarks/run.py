@@ -1,4 +1,8 @@
-"""`python -m benchmarks`: measure everything issue 5 section 1 asks for and write RESULTS.md.
+"""`python -m benchmarks`: measure everything issue 5 section 1 asks for and report it.
+
+The report goes to the file `--out` names, or with `--write` to the committed
+benchmarks/RESULTS.md; without either it is printed, so a trial run never overwrites the
+committed figures.
 
 The run builds the YOLO test models, then starts one worker process per measurement (start-up
 core and web UI, each model, the mask steps), collects their JSON, checks the targets and writes
@@ -78,15 +82,21 @@ QUICK = Plan(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    # Workers start with the environment as it was before this process imported anything:
-    # ultralytics, imported to build the models, sets OMP_NUM_THREADS=1 for its children.
-    environment = dict(os.environ)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="one size, two images, one round")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default: {DEFAULT_OUT}")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="write the report (markdown) to this file")
+    where.add_argument(
+        "--write",
+        action="store_const",
+        const=DEFAULT_OUT,
+        dest="out",
+        help=f"write it to {DEFAULT_OUT.relative_to(REPO_ROOT)} (the committed report); without "
+        "--out or --write the report is printed and no file is touched",
+    )
     parser.add_argument(
         "--models",
         nargs="+",
@@ -108,9 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         help="torch's CPU threads in the model workers (default: torch's own choice, as in the "
         "web UI); 1 keeps a shared, busy machine from stalling torch's threads on each other",
     )
-    options = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Workers start with the environment as it was before this process imported anything:
+    # ultralytics, imported to build the models, sets OMP_NUM_THREADS=1 for its children.
+    environment = dict(os.environ)
+    options = build_parser().parse_args(argv)
     plan = QUICK if options.quick else FULL
-    command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = measurement_command(argv if argv is not None else sys.argv[1:])
 
     started = time.perf_counter()
     started_at = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -168,12 +185,31 @@ def main(argv: list[str] | None = None) -> int:
         parallel=parallel,
         color_match=color_match,
     )
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(render(run), encoding="utf8")
+    report = render(run)
+    if options.out is None:
+        print(report)
+    else:
+        options.out.parent.mkdir(parents=True, exist_ok=True)
+        options.out.write_text(report, encoding="utf8")
     for verdict in verdicts(run):
         print(verdict.line())
-    _say(f"wrote {options.out} in {run.duration_s:.0f} s")
+    written = "printed the report" if options.out is None else f"wrote {options.out}"
+    _say(f"{written} in {run.duration_s:.0f} s")
     return 0
+
+
+def measurement_command(argv: list[str]) -> str:
+    """The command the report names: what was measured, without where the report went
+    (`--write`, `--out PATH`), so the same run reads the same whether written or printed."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif arg != "--write" and not arg.startswith("--out="):
+            kept.append(arg)
+    return " ".join(["python -m benchmarks", *map(shlex.quote, kept)])
 
 
 @dataclass(frozen=True)

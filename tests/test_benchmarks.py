@@ -7,9 +7,12 @@ MediaPipe and the YOLO paths are different code, the models within a family are 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from benchmarks.models import display_name
 from benchmarks.report import parse_ratio
@@ -122,3 +125,35 @@ def test_quick_run_writes_every_row_with_readable_ratios(tmp_path: Path) -> None
     # two start-up timings, one network check, two parallel targets, and for the color match
     # one seam target per photo, the pixels outside the crop and its cost
     assert len(verdicts) == 3 * len(expected) + 5 + 3 + 2
+
+
+def test_the_report_is_written_only_where_asked() -> None:
+    """A trial run never overwrites the committed RESULTS.md: it is printed unless a path
+    (`--out`) or `--write` is given."""
+    from benchmarks.run import DEFAULT_OUT, build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([]).out is None
+    assert parser.parse_args(["--write"]).out == DEFAULT_OUT
+    assert parser.parse_args(["--out", "x.md"]).out == Path("x.md")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--write", "--out", "x.md"])
+
+
+def test_the_report_names_what_was_measured_not_where_it_went() -> None:
+    from benchmarks.run import measurement_command
+
+    assert measurement_command(["--torch-threads", "1", "--write"]) == (
+        "python -m benchmarks --torch-threads 1"
+    )
+    assert measurement_command(["--quick", "--out", "/tmp/r.md", "--models", "a b"]) == (
+        "python -m benchmarks --quick --models 'a b'"
+    )
+    assert measurement_command(["--out=/tmp/r.md"]) == "python -m benchmarks"
+
+
+def test_the_readme_gives_the_command_that_wrote_the_committed_results() -> None:
+    results = (REPO_ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf8")
+    command = re.search(r"Written by `(python -m benchmarks[^`]*)`", results).group(1)
+    assert f"`{command} --write`" in readme
