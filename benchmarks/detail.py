@@ -15,7 +15,8 @@ runs in a fresh process:
 The figures describe this machine's CPU and a tiny model: a real SD 1.5 UNet is ~600 times the
 work per step, so the pipeline's share of the time is far larger there, and a GPU, which a
 single 512px crop leaves mostly idle, gains far more from batching than a CPU does.
-Writes benchmarks/DETAIL.md (`--out`).
+The report is printed; `--write` writes the committed benchmarks/DETAIL.md, `--out PATH` another
+file (as `python -m benchmarks` does, so a trial run never overwrites the committed figures).
 """
 
 from __future__ import annotations
@@ -201,7 +202,7 @@ def _render(data: dict[str, Any], seconds: float) -> str:
     lines = [
         "# Standalone detailer benchmark",
         "",
-        f"Written by `python -m benchmarks detail` on {data['when']} in {seconds:.0f} s. "
+        f"Written by `{data['command']}` on {data['when']} in {seconds:.0f} s. "
         "Do not edit by hand: run the command again.",
         "",
         "Model: the tests' tiny random-weight SD 1.x model (UNet 32/64 channels, 4-level VAE with "
@@ -277,7 +278,15 @@ def _render(data: dict[str, Any], seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks detail")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="write the report (markdown) to this file")
+    where.add_argument(
+        "--write",
+        action="store_const",
+        const=DEFAULT_OUT,
+        dest="out",
+        help=f"write it to {DEFAULT_OUT.relative_to(REPO_ROOT)} (the committed report)",
+    )
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", default="[]", help=argparse.SUPPRESS)
@@ -291,11 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from benchmarks.machine import load_average
+    from benchmarks.run import measurement_command
     from tests.tiny_diffusion import save_single_file, tiny_pipeline
 
     began = time.perf_counter()
     env = {**os.environ, "ADETAILER_BENCH_THREADS": str(options.torch_threads)}
+    arguments = list(argv) if argv is not None else sys.argv[2:]
     data: dict[str, Any] = {
+        "command": measurement_command(arguments, "python -m benchmarks detail"),
         "when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "threads": options.torch_threads,
         "load_before": load_average(),
@@ -320,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     data["load_after"] = load_average()
     report = _render(data, time.perf_counter() - began)
-    options.out.write_text(report, encoding="utf-8")
+    if options.out is not None:
+        options.out.write_text(report, encoding="utf-8")
     print(report)
     return 0
 

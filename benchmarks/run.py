@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measurement_command(argv: list[str]) -> str:
+def measurement_command(argv: list[str], prog: str = "python -m benchmarks") -> str:
     """The command the report names: what was measured, without where the report went
     (`--write`, `--out PATH`), so the same run reads the same whether written or printed."""
     kept, skip = [], False
@@ -209,7 +209,7 @@ def measurement_command(argv: list[str]) -> str:
             skip = True
         elif arg != "--write" and not arg.startswith("--out="):
             kept.append(arg)
-    return " ".join(["python -m benchmarks", *map(shlex.quote, kept)])
+    return " ".join([prog, *map(shlex.quote, kept)])
 
 
 @dataclass(frozen=True)
