@@ -1,17 +1,18 @@
 """Forge's preprocessor base class (`modules_forge/supported_preprocessor.py` in Forge 2.0.1).
 
 A preprocessor that needs annotator weights loads them on its first call; Forge's legacy
-preprocessors keep them in `models/ControlNetPreprocessor/<folder>/` and fetch a missing file with
-`modelloader.load_file_from_url`. The tests run offline: a missing file fails as the real download
-fails there, with urllib's error.
+preprocessors keep them in `models/ControlNetPreprocessor/<folder>/` and fetch a missing file from
+huggingface.co/lllyasviel/Annotators with `modelloader.load_file_from_url` (requests). The tests
+run offline: a missing file fails as the real download failed offline in Forge 2.0.1, with
+requests' ConnectionError.
 """
 
 from __future__ import annotations
 
-import urllib.error
 from pathlib import Path
 
 import numpy as np
+import requests
 
 
 def preprocessor_dir() -> Path:
@@ -44,5 +45,10 @@ class Preprocessor:
         folder, filename = self.weights  # type: ignore[misc]
         path = preprocessor_dir() / folder / filename
         if not path.is_file():
-            raise urllib.error.URLError("[Errno -2] Name or service not known")
+            raise requests.exceptions.ConnectionError(
+                "HTTPSConnectionPool(host='huggingface.co', port=443): Max retries exceeded with"
+                f" url: /lllyasviel/Annotators/resolve/main/{filename} (Caused by"
+                " NameResolutionError(\"HTTPSConnection(host='huggingface.co', port=443): Failed"
+                " to resolve 'huggingface.co' ([Errno -2] Name or service not known)\"))"
+            )
         return path
