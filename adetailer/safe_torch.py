@@ -280,7 +280,36 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{path} is not an ultralytics model checkpoint (no 'model' in it); use a YOLO .pt file"
         )
         raise CheckpointError(msg)
+    hooked = _hooked(checkpoint)
+    if hooked is not None:
+        raise UnsafeCheckpointError(_refusal(path, f"it attaches hooks to {hooked}"))
     return checkpoint
+
+
+def _hooked(checkpoint: dict[str, Any]) -> str | None:
+    """The first module or tensor that carries hooks, or None.
+
+    A module's state is the file's to choose, hook dicts included, and torch calls forward hooks
+    on every inference: a model must come without them (no real checkpoint has any). The hook
+    objects could only be instances of allowed layers, but nothing of the file may be called
+    where the model's own code does not call it.
+    """
+    import torch
+
+    for key, value in checkpoint.items():
+        if not isinstance(value, torch.nn.Module):
+            continue
+        for name, module in value.named_modules():
+            for attribute, hooks in vars(module).items():
+                if attribute.endswith("_hooks") and hooks:
+                    return f"{key}.{name or type(value).__name__} ({attribute})"
+            for tensor_name, tensor in [
+                *module.named_parameters(recurse=False),
+                *module.named_buffers(recurse=False),
+            ]:
+                if getattr(tensor, "_backward_hooks", None):
+                    return f"{key}.{name}.{tensor_name}".replace("..", ".")
+    return None
 
 
 def _checked_pickle(path: Path) -> bytes:

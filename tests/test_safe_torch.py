@@ -406,6 +406,40 @@ def test_tensor_hooks_are_refused(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("kind", ["forward_pre", "forward"])
+def test_module_hooks_are_refused(tmp_path: Path, kind: str) -> None:
+    """torch calls forward hooks on every inference; the file may not install any."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1))
+    getattr(model[0], f"_{kind}_hooks")[0] = torch.nn.Identity()  # picklable, and an allowed layer
+    path = tmp_path / "hooked.pt"
+    torch.save({"model": model}, path)
+    with pytest.raises(
+        UnsafeCheckpointError, match=rf"it attaches hooks to model\.0 \(_{kind}_hooks\)"
+    ):
+        load_checkpoint(path)
+
+
+def test_a_hook_set_through_a_tensors_state_is_refused(tmp_path: Path) -> None:
+    """BUILD on a tensor runs Tensor.__setstate__, whose legacy 3-tuple sets _backward_hooks."""
+    model = torch.nn.Linear(1, 1)
+    hooks = collections.OrderedDict({0: torch.nn.Identity()})
+
+    class HookedParameter:
+        def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+            rebuild = torch._utils._rebuild_parameter
+            return (
+                rebuild,
+                (torch.zeros(1, 1), False, collections.OrderedDict()),
+                (False, None, hooks),
+            )
+
+    model._parameters["weight"] = HookedParameter()  # type: ignore[assignment]
+    path = tmp_path / "tensor-state.pt"
+    torch.save({"model": model}, path)
+    with pytest.raises(UnsafeCheckpointError, match=r"it attaches hooks to model\.weight;"):
+        load_checkpoint(path)
+
+
 @pytest.mark.parametrize(
     ("owner", "attribute", "reason"),
     [
