@@ -10,8 +10,8 @@ softening of the redraw (Gaussian, sigma 1 px at processing size, as a VAE round
 which no colour match can take out: it shows how much of the seam is colour.
 
 The cost is `match_colors` on a 512x768 crop (the astronaut fitted to it, a blurred face-sized
-box mask, the same shift), timed many times: wall time (median and best) and the process's CPU
-time (median; all threads), which other work on a shared machine does not inflate.
+box mask, the same shift), timed many times: wall time (median and best), and the process's CPU
+time (median), which adds up OpenCV's threads and is not inflated by other work on the machine.
 
 Run by `benchmarks.run`: `python -m benchmarks.color_match --rounds N --out FILE`.
 """
