@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, required=True)
     parser.add_argument("--size", default="512x768")
+    parser.add_argument("--confidence", type=float, default=0.3)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--loads", type=int, default=3, help="background loads to wait through")
     parser.add_argument("--out", type=Path, required=True)
@@ -64,7 +65,7 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
     person = load_detector(registry.prepare(PERSON), device="cpu")
 
     def one(detector: Any) -> Callable[[], Any]:
-        return lambda: detector.detect(image, confidence=0.01)
+        return lambda: detector.detect(image, confidence=options.confidence)
 
     default_threads = torch.get_num_threads()
     two_models = []
@@ -88,6 +89,11 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
     return {
         "size": options.size,
         "image": "astronaut",
+        "confidence": options.confidence,
+        "found": [
+            len(face.detect(image, confidence=options.confidence).items),
+            len(person.detect(image, confidence=options.confidence).items),
+        ],
         "cores": _cores(),
         "two_models": two_models,
         "cached_wait": _cached_waits(registry, options),

@@ -548,7 +548,9 @@ def _parallel(run: BenchmarkRun) -> list[str]:
         "",
         f"yolov8n (detect) and yolov8n-seg (segment) on the {data['image']} photo at "
         f"{data['size']}, {len(data['two_models'][0]['sequential_s'])} rounds of each way, "
-        f"interleaved; medians. {data['cores']} cores: torch at 1 thread puts each detection "
+        f"interleaved; medians. Confidence {data['confidence']:g}: {data['found'][0]} and "
+        f"{data['found'][1]} found per image (the random test heads score 0.05 everywhere). "
+        f"{data['cores']} cores: torch at 1 thread puts each detection "
         "on one core, the layout where two models can run side by side; at torch's default "
         "each detection already uses every core.",
         "",

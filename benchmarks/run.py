@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         parallel = {}
         if with_yolo:
             counts = ["--rounds", str(plan.parallel_rounds), "--loads", str(plan.parallel_loads)]
+            counts += ["--confidence", str(options.yolo_confidence)]
             parallel = workers.run(Task("benchmarks.parallel", "parallel", [*listing, *counts]))
         color_match = workers.run(
             Task(

@@ -214,6 +214,25 @@ def test_replaced_file_is_loaded_again(yolo_models_dir: Path, tmp_path: Path) ->
     assert load(registry, "swap.pt") is second
 
 
+def test_a_cache_hit_makes_one_system_call(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another thread loads a model (pure Python), each system call of a hit waits up to
+    a GIL switch interval: the hit stats the file and nothing else."""
+    entry = registry.prepare("face_test.pt")
+    first = load_detector(entry, device="cpu")
+    calls: list[str] = []
+    real_stat, real_resolve = Path.stat, Path.resolve
+    monkeypatch.setattr(
+        Path, "stat", lambda self, **kw: calls.append("stat") or real_stat(self, **kw)
+    )
+    monkeypatch.setattr(
+        Path, "resolve", lambda self, strict=False: calls.append("resolve") or real_resolve(self)
+    )
+    assert load_detector(entry, device="cpu") is first
+    assert calls == ["stat"]
+
+
 def test_clearing_the_cache_loads_again(registry: ModelRegistry) -> None:
     first = load(registry, "face_test.pt")
     clear_detector_cache()

@@ -40,6 +40,10 @@ _FileStamp = tuple[int, int] | None
 _cache: dict[_CacheKey, tuple[_FileStamp, Detector]] = {}
 _loading: dict[_CacheKey, _Loading] = {}
 _lock = threading.Lock()  # guards the two dicts; never held while a model loads
+# Each system call on a cache hit lets go of the GIL, and while another thread loads a model
+# (pure Python for tens of ms) getting it back takes up to sys.getswitchinterval() (5 ms): so a
+# hit makes one call, the stat, and reuses the resolved path while the file's stamp is the same.
+_resolved: dict[tuple[str, _FileStamp], Path] = {}
 _loads = 0
 
 
@@ -131,7 +135,11 @@ def _local_file(entry: ModelEntry) -> tuple[Path | None, _FileStamp]:
     except OSError as error:
         msg = f"model file {path} cannot be read ({error.strerror}); put it back or refresh the model list"
         raise DetectorError(msg) from error
-    return path.resolve(), (stat.st_mtime_ns, stat.st_size)
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    resolved = _resolved.get((str(path), stamp))
+    if resolved is None:
+        resolved = _resolved[(str(path), stamp)] = path.resolve()
+    return resolved, stamp
 
 
 def _load(entry: ModelEntry, path: Path | None, device: str) -> Detector:
