@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import add_report_destination
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "DETAIL.md"
 SCENES = {
@@ -278,15 +280,7 @@ def _render(data: dict[str, Any], seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks detail")
     parser.add_argument("--rounds", type=int, default=3)
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, help="write the report (markdown) to this file")
-    where.add_argument(
-        "--write",
-        action="store_const",
-        const=DEFAULT_OUT,
-        dest="out",
-        help=f"write it to {DEFAULT_OUT.relative_to(REPO_ROOT)} (the committed report)",
-    )
+    add_report_destination(parser, DEFAULT_OUT)
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="?", default="[]", help=argparse.SUPPRESS)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cli import add_report_destination
 from benchmarks.machine import describe_machine, load_average
 from benchmarks.models import MODEL_NAMES, build_yolo_models
 from benchmarks.report import BenchmarkRun, render, verdicts
@@ -87,16 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--quick", action="store_true", help="one size, two images, one round")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, help="write the report (markdown) to this file")
-    where.add_argument(
-        "--write",
-        action="store_const",
-        const=DEFAULT_OUT,
-        dest="out",
-        help=f"write it to {DEFAULT_OUT.relative_to(REPO_ROOT)} (the committed report); without "
-        "--out or --write the report is printed and no file is touched",
-    )
+    add_report_destination(parser, DEFAULT_OUT)
     parser.add_argument(
         "--models",
         nargs="+",
