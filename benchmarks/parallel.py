@@ -4,7 +4,8 @@ Two measurements, each against a baseline taken in the same process and run:
 
 1. Two YOLO models (yolov8n detect, yolov8n-seg segment) detect the same image, once one after
    the other and once in two threads at the same time, interleaved round by round. The ratio
-   parallel / sequential shows whether anything makes one model wait for the other. torch's
+   parallel / sequential shows whether anything makes one model wait for the other; the same
+   with ultralytics' own `predict` (nothing of ours around it) is the baseline. torch's
    own threads share the same cores, so it is measured with torch at 1 thread (each detection
    on one core, the layout where parallel detection pays) and at torch's default.
 2. A cached detector is asked for (`load_detector`, what every detect does first) over and over
@@ -67,6 +68,18 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
     def one(detector: Any) -> Callable[[], Any]:
         return lambda: detector.detect(image, confidence=options.confidence)
 
+    def bare(detector: Any) -> Callable[[], Any]:
+        """ultralytics' own predict on the same model and image, nothing of ours around it: how
+        far the library itself lets two threads overlap on this machine."""
+        return lambda: detector.model.predict(
+            image,
+            conf=options.confidence,
+            device=str(detector.device),
+            retina_masks=True,
+            save=False,
+            verbose=False,
+        )
+
     default_threads = torch.get_num_threads()
     two_models = []
     for threads in sorted({1, default_threads}):
@@ -78,11 +91,18 @@ def measure(options: argparse.Namespace) -> dict[str, Any]:
             lambda: _in_two_threads(one(face), one(person)),
             options.rounds,
         )
+        bare_sequential, bare_parallel = _interleaved(
+            lambda: (bare(face)(), bare(person)()),
+            lambda: _in_two_threads(bare(face), bare(person)),
+            options.rounds,
+        )
         two_models.append(
             {
                 "torch_threads": threads,
                 "sequential_s": sequential,
                 "parallel_s": parallel,
+                "bare_sequential_s": bare_sequential,
+                "bare_parallel_s": bare_parallel,
             }
         )
     torch.set_num_threads(default_threads)

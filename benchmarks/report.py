@@ -533,13 +533,16 @@ def _parallel(run: BenchmarkRun) -> list[str]:
         return ["Not measured (no YOLO model in this run)."]
     data = run.parallel
     lines = [
-        "| torch threads | One after the other | In two threads | Parallel / sequential |",
-        "|---|---|---|---|",
+        "| torch threads | One after the other | In two threads | Parallel / sequential "
+        "| ultralytics' own predict: parallel / sequential |",
+        "|---|---|---|---|---|",
     ]
     for entry in data["two_models"]:
+        bare = median(entry["bare_parallel_s"]) / median(entry["bare_sequential_s"])
         lines.append(
             f"| {entry['torch_threads']} | {_time(median(entry['sequential_s']))} "
-            f"| {_time(median(entry['parallel_s']))} | {_ratio(_parallel_ratio(entry))} |"
+            f"| {_time(median(entry['parallel_s']))} | {_ratio(_parallel_ratio(entry))} "
+            f"| {_ratio(bare)} |"
         )
     wait = data["cached_wait"]
     idle, during = wait["idle_ms"], wait["during_load_ms"]

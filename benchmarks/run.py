@@ -64,7 +64,7 @@ FULL = Plan(
     budget_s=3.0,
     startup_runs=(5, 3),
     mask_counts=(1, 5, 20),
-    parallel_rounds=10,
+    parallel_rounds=16,
     parallel_loads=3,
     color_match_rounds=300,
 )
