@@ -51,7 +51,7 @@ def test_format_and_parse_round_trip(prompt, negative, params):
     assert info.negative_prompt == negative.strip()
 
 
-def test_png_parameters_and_jpeg_exif_user_comment_are_read():
+def test_png_parameters_and_jpeg_and_webp_exif_user_comment_are_read():
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "PNG", pnginfo=png_info(TEXT))
     assert read_infotext(Image.open(io.BytesIO(buffer.getvalue()))) == TEXT
@@ -60,6 +60,10 @@ def test_png_parameters_and_jpeg_exif_user_comment_are_read():
     exif[0x8769] = {0x9286: b"UNICODE\x00" + TEXT.encode("utf-16-be")}  # as piexif writes it
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "JPEG", exif=exif.tobytes())
+    assert read_infotext(Image.open(io.BytesIO(buffer.getvalue()))) == TEXT
+
+    buffer = io.BytesIO()  # A1111 saves WebP with the same EXIF block
+    Image.new("RGB", (8, 8)).save(buffer, "WEBP", exif=exif.tobytes())
     assert read_infotext(Image.open(io.BytesIO(buffer.getvalue()))) == TEXT
 
 

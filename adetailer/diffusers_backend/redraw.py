@@ -142,7 +142,7 @@ class TabRedraw:
     def __call__(self, image: Image.Image, jobs: Sequence[InpaintJob]) -> Image.Image:
         items = [self.prepared[id(job)] for job in jobs]
         drawn = self.draw(image, items)
-        color_match = getattr(self.args, "ad_color_match", "None")  # #11's option, once it exists
+        color_match = self.args.ad_color_match
         for item, picture in zip(items, drawn, strict=True):
             image = paste(image, picture, item.crop, color_match)
         self.on_batch(len(items))
