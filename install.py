@@ -23,8 +23,11 @@ REQUIREMENTS: tuple[tuple[str, str], ...] = (
     ("pydantic", ">=1.10,<3"),
 )
 # mediapipe 0.10.x up to 0.10.21 ships its models; 0.10.13 and later need protobuf 4, which
-# A1111 1.10 (protobuf==3.20.0, restored at every start) does not allow: there 0.10.11 it is.
-MEDIAPIPE_FOR_PROTOBUF_3 = ">=0.10.11,<0.10.13"
+# A1111 1.10 (protobuf==3.20.0, restored at every start) does not allow. Under protobuf 3 a
+# release up to 0.10.12 already there is kept, and 0.10.9 is installed: the last that does not
+# require jax (0.5 GB with jaxlib, never imported for the built-in models).
+MEDIAPIPE_FOR_PROTOBUF_3 = ">=0.10.9,<0.10.13"
+MEDIAPIPE_INSTALL_FOR_PROTOBUF_3 = "==0.10.9"
 MEDIAPIPE_FOR_PROTOBUF_4 = ">=0.10.13,<0.10.30"
 # what the web UI installed and pins; never moved by this installer
 HELD = (
@@ -42,8 +45,8 @@ HELD = (
     "huggingface_hub",
     "protobuf",
 )
-# What the requirements pull in and numpy 1 (A1111 1.10 pins 1.26) bounds: mediapipe needs jax and
-# jaxlib at any version, and jax 0.7.2 and later need numpy 2. Without the bound pip downloads
+# What the requirements pull in and numpy 1 (A1111 1.10 pins 1.26) bounds: mediapipe from 0.10.10
+# on needs jax and jaxlib at any version, and jax 0.7.2 and later need numpy 2. Without the bound pip downloads
 # each newer jaxlib (~80 MB) only to find that out; constraints, so nothing extra is installed.
 FOR_NUMPY_1 = ("jax<0.7.2", "jaxlib<0.7.2", "ml_dtypes<0.6")
 # One cv2 package, installed by each of these (mediapipe needs the contrib build, ultralytics the
@@ -89,12 +92,12 @@ def satisfies(version: str, spec: str) -> bool:
     return True
 
 
-def mediapipe_range() -> str:
-    """The mediapipe releases that work with the protobuf the web UI has."""
+def mediapipe_range() -> tuple[str, str]:
+    """The mediapipe releases that work with the protobuf the web UI has, and the one to install."""
     protobuf = installed_version("protobuf")
     if protobuf is not None and not satisfies(protobuf, ">=4"):
-        return MEDIAPIPE_FOR_PROTOBUF_3
-    return MEDIAPIPE_FOR_PROTOBUF_4
+        return MEDIAPIPE_FOR_PROTOBUF_3, MEDIAPIPE_INSTALL_FOR_PROTOBUF_3
+    return MEDIAPIPE_FOR_PROTOBUF_4, MEDIAPIPE_FOR_PROTOBUF_4
 
 
 def missing() -> list[str]:
@@ -103,11 +106,15 @@ def missing() -> list[str]:
     A mediapipe that needs another protobuf than the installed one is replaced: A1111 puts its
     pinned protobuf back at every start, which breaks a mediapipe installed for protobuf 4.
     """
+    accepted, install = mediapipe_range()
     needed = []
-    for name, spec in (*REQUIREMENTS, ("mediapipe", mediapipe_range())):
+    for name, spec, to_install in (
+        *((name, spec, spec) for name, spec in REQUIREMENTS),
+        ("mediapipe", accepted, install),
+    ):
         version = installed_version(name)
         if version is None or not satisfies(version, spec):
-            needed.append(f"{name}{spec}")
+            needed.append(f"{name}{to_install}")
     return needed
 
 

@@ -388,7 +388,7 @@ def test_missing_mediapipe_says_how_to_install(
         "mediapipe_face_full is a MediaPipe model and needs mediapipe, which is not installed: "
         f"{MEDIAPIPE_INSTALL}"
     )
-    assert 'pip install "mediapipe>=0.10.11,<0.10.30"' in MEDIAPIPE_INSTALL
+    assert 'pip install "mediapipe>=0.10.9,<0.10.30"' in MEDIAPIPE_INSTALL
 
 
 def test_mediapipe_without_solutions(monkeypatch: pytest.MonkeyPatch) -> None:

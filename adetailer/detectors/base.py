@@ -43,7 +43,7 @@ def first_line(error: BaseException) -> str:
 # How to get the package each kind of model runs on. In A1111 the extension's install.py
 # installs both (picking the mediapipe release that fits the web UI's protobuf).
 MEDIAPIPE_INSTALL = (
-    'pip install "mediapipe>=0.10.11,<0.10.30" (in the web UI: restart it, install.py does it)'
+    'pip install "mediapipe>=0.10.9,<0.10.30" (in the web UI: restart it, install.py does it)'
 )
 YOLO_INSTALL = 'pip install "adetailer[yolo]" (in the web UI: restart it, install.py does it)'
 _BACKENDS = {

@@ -1,6 +1,6 @@
 """The MediaPipe models that ship inside the mediapipe wheel (legacy `mediapipe.solutions`).
 
-Nothing is downloaded: mediapipe 0.10.11 - 0.10.21 bundle the face, face mesh, hand and
+Nothing is downloaded: mediapipe 0.10.9 - 0.10.21 bundle the face, face mesh, hand and
 selfie segmentation models. mediapipe is imported only when one of these models is loaded,
 so YOLO models keep working on machines without it.
 

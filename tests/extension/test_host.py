@@ -26,7 +26,7 @@ def test_install_py_installs_only_what_is_missing_without_moving_pins(tmp_path):
         (call,) = result.pip_calls
         command = call["command"]
         assert '"ultralytics>=8.3.0,<8.4"' in command
-        assert '"mediapipe>=0.10.11,<0.10.13"' in command  # A1111's protobuf 3.20
+        assert '"mediapipe==0.10.9"' in command  # A1111's protobuf 3.20, and no jax
         assert "rich" not in command
         assert " -c " in command  # installed with the web UI's pins as constraints
         for untouched in ("torch", "numpy", "pillow"):
@@ -51,14 +51,19 @@ def load_install_py():
     return install
 
 
+FOR_PROTOBUF_3 = "mediapipe==0.10.9"  # installed under protobuf 3: the last without jax
+
+
 @pytest.mark.parametrize(
     ("installed", "expected"),
     [
-        ({"protobuf": "3.20.0", "mediapipe": "0.10.21"}, ["mediapipe>=0.10.11,<0.10.13"]),
-        ({"protobuf": "3.20.0", "mediapipe": "0.10.11"}, []),
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.21"}, [FOR_PROTOBUF_3]),
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.11"}, []),  # kept where it is already
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.9"}, []),
+        ({"protobuf": "3.20.0", "mediapipe": "0.10.8"}, [FOR_PROTOBUF_3]),
         ({"protobuf": "4.25.8", "mediapipe": "0.10.21"}, []),
         ({"protobuf": "4.25.8", "mediapipe": "0.10.11"}, ["mediapipe>=0.10.13,<0.10.30"]),
-        ({"protobuf": "3.20.0"}, ["mediapipe>=0.10.11,<0.10.13"]),
+        ({"protobuf": "3.20.0"}, [FOR_PROTOBUF_3]),
         (
             {"protobuf": "3.20.0", "mediapipe": "0.10.11", "ultralytics": "8.4.1"},
             ["ultralytics>=8.3.0,<8.4"],
