@@ -1,4 +1,5 @@
-"""The fake sd-webui-controlnet's always-on script "ControlNet" (see ../README.md)."""
+"""The fake sd-webui-controlnet's always-on script "ControlNet", following sd-webui-controlnet
+v1.1.455 (56cec5b2) in A1111 1.10.1 (see ../README.md)."""
 
 # No `from __future__ import annotations`: script modules are not in sys.modules, and dataclasses
 # look string annotations up there.

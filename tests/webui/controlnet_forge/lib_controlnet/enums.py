@@ -1,3 +1,5 @@
+"""Forge 2.0.1's lib_controlnet/enums.py: the input modes and hires-fix options a unit carries."""
+
 from __future__ import annotations
 
 from enum import Enum

@@ -1,4 +1,5 @@
-"""The fake Forge ControlNet's always-on script "ControlNet" (see ../README.md)."""
+"""The fake Forge ControlNet's always-on script "ControlNet", following Forge 2.0.1
+(dfdcbab6, "2.0.1v1.10.1"; reForge at 3b56b268 where they differ, see ../README.md)."""
 
 # No `from __future__ import annotations`: script modules are not in sys.modules, and dataclasses
 # look string annotations up there.
