@@ -371,5 +371,8 @@ def _note(p: Any, message: str) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())[:200]
+    """The error on one line, cut at a word (with "…", so a cut quote reads as cut) past 200."""
+    text = " ".join((str(exc).strip() or type(exc).__name__).split())
+    if len(text) <= 200:
+        return text
+    return text[:200].rsplit(" ", 1)[0] + " …"
