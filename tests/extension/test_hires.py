@@ -63,14 +63,15 @@ def test_before_hires_details_the_first_pass_image(webui, generates_faces, upsca
     assert not (changed & ~near(faces_hires, 100, image.size)).any()
 
 
-def test_batches_detail_each_image_at_its_own_first_pass_seed(webui, generates_faces):
+@pytest.mark.parametrize("upscaler", ["Latent", "Lanczos"])
+def test_batches_detail_each_image_at_its_own_first_pass_seed(webui, generates_faces, upscaler):
     start = calls_so_far()
     processed = txt2img(
         webui,
         seed=100,
         batch_size=2,
         n_iter=2,
-        hr_upscaler="Lanczos",
+        hr_upscaler=upscaler,
         **HIRES,
         script_values={"ADetailer": [True, False, BEFORE]},
     )
@@ -165,7 +166,8 @@ def test_interrupt_or_skip_before_hires_returns_the_image_as_far_as_it_got(
     assert done.images[0].size == (1152, 768)
 
 
-def test_the_hires_fix_button_details_the_chosen_image_first(webui, generates_faces):
+@pytest.mark.parametrize("upscaler", ["Latent", "Lanczos"])
+def test_the_hires_fix_button_details_the_chosen_image_first(webui, generates_faces, upscaler):
     chosen = txt2img(webui, seed=5)  # no hires fix: the gallery image
     start = calls_so_far()
     processed = webui.txt2img(
@@ -173,7 +175,7 @@ def test_the_hires_fix_button_details_the_chosen_image_first(webui, generates_fa
         width=768,
         height=512,
         hr_scale=1.5,
-        hr_upscaler="Lanczos",
+        hr_upscaler=upscaler,
         upscale=(chosen.images[0], chosen.infotexts[0]),
         script_values={"ADetailer": [True, False, BEFORE]},
     )
