@@ -46,8 +46,9 @@ HELD = (
     "protobuf",
 )
 # What the requirements pull in and numpy 1 (A1111 1.10 pins 1.26) bounds: mediapipe from 0.10.10
-# on needs jax and jaxlib at any version, and jax 0.7.2 and later need numpy 2. Without the bound pip downloads
-# each newer jaxlib (~80 MB) only to find that out; constraints, so nothing extra is installed.
+# on needs jax and jaxlib at any version, and jax 0.7.2 and later need numpy 2. Without the bound
+# pip downloads each newer jaxlib (~80 MB) only to find that out; constraints, so nothing extra
+# is installed.
 FOR_NUMPY_1 = ("jax<0.7.2", "jaxlib<0.7.2", "ml_dtypes<0.6")
 # One cv2 package, installed by each of these (mediapipe needs the contrib build, ultralytics the
 # plain one): a new one is held at the release already installed, else below 4.12 (numpy 2).
