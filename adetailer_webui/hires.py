@@ -71,6 +71,9 @@ def _forge_missing() -> str | None:
     return None
 
 
+_SEAM = "_ad_hires_seam"
+
+
 class HiresSeam:
     """`p.sample_hr_pass` while ADetailer has "Before hires fix" tabs on this generation."""
 
@@ -79,6 +82,7 @@ class HiresSeam:
         self.detail = detail
         self.foreign = foreign  # another extension's own sample_hr_pass on p, kept in the chain
         self.calls: list[int] = []  # the iterations (batches) it was called for
+        self.active = True  # False once taken off p: then it only hands over
 
     def host_method(self) -> Callable[..., Any]:
         if self.foreign is not None:
@@ -98,8 +102,10 @@ class HiresSeam:
         from adetailer_webui.inner_pass import should_stop
 
         p = self.p
-        self.calls.append(p.iteration)
         hand_over = self.host_method()
+        if not self.active:  # another extension wrapped it and kept it past its generation
+            return hand_over(samples, decoded_samples, seeds, subseeds, subseed_strength, prompts)
+        self.calls.append(p.iteration)
         if should_stop():
             return hand_over(samples, decoded_samples, seeds, subseeds, subseed_strength, prompts)
         try:
@@ -131,12 +137,18 @@ def install(p: Any, detail: Detail) -> str | None:
     if reason is not None:
         return reason
     foreign = uninstall(p)
-    p.sample_hr_pass = HiresSeam(p, detail, foreign)
+    seam = HiresSeam(p, detail, foreign)
+    p.sample_hr_pass = seam
+    # kept apart too: another extension may wrap p.sample_hr_pass after ours and call it inside
+    setattr(p, _SEAM, seam)
     return None
 
 
 def uninstall(p: Any) -> Callable[..., Any] | None:
     """Take a seam off `p` (an X/Y/Z cell copies the previous cell's); returns what it wrapped."""
+    seam = vars(p).pop(_SEAM, None)
+    if isinstance(seam, HiresSeam) and seam.p is p:
+        seam.active = False  # where another extension's wrapper still holds it
     current = vars(p).get("sample_hr_pass")
     if not isinstance(current, HiresSeam):
         return current
@@ -147,8 +159,8 @@ def uninstall(p: Any) -> Callable[..., Any] | None:
 
 
 def seam_of(p: Any) -> HiresSeam | None:
-    current = vars(p).get("sample_hr_pass")
-    return current if isinstance(current, HiresSeam) and current.p is p else None
+    seam = vars(p).get(_SEAM)
+    return seam if isinstance(seam, HiresSeam) and seam.p is p else None
 
 
 # --- the first-pass images, out and back in --------------------------------------------------

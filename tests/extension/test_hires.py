@@ -294,12 +294,40 @@ def test_the_xyz_axis_sets_the_stage_of_the_first_tab(webui, generates_faces):
     assert seen == [["txt2img", "img2img"], ["txt2img", "hires"]]
 
 
+def test_a_script_that_wraps_the_seam_still_gets_the_tab_before_hires(
+    webui, generates_faces, monkeypatch, capsys
+):
+    """Another extension may wrap p.sample_hr_pass after ours (seen with a real A1111 1.10.1):
+    the seam still runs inside it, and the tab must not run a second time after hires fix."""
+    from modules import processing
+
+    cls = processing.StableDiffusionProcessingTxt2Img
+    host_sample = cls.sample
+
+    def wrapping(self, *args, **kwargs):
+        inner = self.sample_hr_pass
+        self.sample_hr_pass = lambda *a: inner(*a)
+        return host_sample(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "sample", wrapping)
+    start = calls_so_far()
+    processed = txt2img(
+        webui, hr_upscaler="Lanczos", **HIRES, script_values={"ADetailer": [True, False, BEFORE]}
+    )
+    assert "runs after hires fix" not in capsys.readouterr().err
+    assert kinds(start) == ["txt2img", "img2img", "img2img", "hires"]
+    assert [r["stage"] for r in records(processed)] == ["Before hires fix"] * 2
+
+
 def test_the_seam_leaves_no_trace_on_other_generations(webui, generates_faces):
     from adetailer_webui import hires
 
     txt2img(webui, **HIRES, script_values={"ADetailer": [True, False, BEFORE]})
     p = webui.last_p
     assert isinstance(vars(p)["sample_hr_pass"], hires.HiresSeam)
+    seam = vars(p)["sample_hr_pass"]
     hires.uninstall(p)
     assert "sample_hr_pass" not in vars(p)
+    assert hires.seam_of(p) is None
+    assert not seam.active  # inert where another extension's wrapper still holds it
     assert p.sample_hr_pass.__func__ is type(p).sample_hr_pass  # the class's own, untouched
