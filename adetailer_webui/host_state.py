@@ -145,6 +145,10 @@ def other_scripts_process(p: Any) -> None:
         return
     with same_prompts(p):
         copied = copy.copy(p)
+        if isinstance(getattr(p, "extra_result_images", None), list):
+            # Forge's ControlNet adds its detected maps to this list, which the output shows:
+            # the generation already has them from its own process
+            copied.extra_result_images = []
         p.scripts.before_process(copied)
         p.scripts.process(copied)
 

@@ -162,7 +162,11 @@ class ControlNetForForgeOfficial(scripts.Script):
             if preprocessor is None:
                 raise KeyError(f"preprocessor {unit.module!r}")
             image, mask = _input(p, unit)
-            preprocessor(input_image=image, input_mask=mask, resolution=unit.processor_res)
+            detected = preprocessor(
+                input_image=image, input_mask=mask, resolution=unit.processor_res
+            )
+            if unit.save_detected_map:  # Forge returns these beside the generation's images
+                _extra_result_images(p).append(detected)
             assert unit.model != "None", "You have not selected any control model!"
             global_state.get_controlnet_filename(unit.model)  # KeyError for an unknown model
             self.current_params[index] = (unit.model, unit.module)
@@ -195,3 +199,11 @@ def _on_ui_settings() -> None:
 
 global_state.update_controlnet_filenames()
 script_callbacks.on_ui_settings(_on_ui_settings)
+
+
+def _extra_result_images(p: Any) -> list[Any]:
+    """Forge's `p.extra_result_images` (its StableDiffusionProcessing.__init__ makes the list;
+    the A1111 1.10 test double has no such field, so it is made on first use)."""
+    if not isinstance(getattr(p, "extra_result_images", None), list):
+        p.extra_result_images = []
+    return p.extra_result_images
