@@ -107,16 +107,16 @@ def missing() -> list[str]:
     A mediapipe that needs another protobuf than the installed one is replaced: A1111 puts its
     pinned protobuf back at every start, which breaks a mediapipe installed for protobuf 4.
     """
+    needed = [f"{name}{spec}" for name, spec in REQUIREMENTS if not _fits(name, spec)]
     accepted, install = mediapipe_range()
-    needed = []
-    for name, spec, to_install in (
-        *((name, spec, spec) for name, spec in REQUIREMENTS),
-        ("mediapipe", accepted, install),
-    ):
-        version = installed_version(name)
-        if version is None or not satisfies(version, spec):
-            needed.append(f"{name}{to_install}")
+    if not _fits("mediapipe", accepted):
+        needed.append(f"mediapipe{install}")
     return needed
+
+
+def _fits(name: str, spec: str) -> bool:
+    version = installed_version(name)
+    return version is not None and satisfies(version, spec)
 
 
 def constraints() -> str:

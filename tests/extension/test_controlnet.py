@@ -214,12 +214,12 @@ def test_units_of_the_detail_pass_and_the_users_units_afterwards(cn_webui, varia
             assert unit.control_mode.value == "Balanced"
             check_input(variant, call, inpaint="inpaint" in module)
 
-    if variant != "a1111":  # Forge returns the user's detected map once, as without ADetailer
-        assert len(outer[0].p.extra_result_images) == 1
     if variant == "a1111":  # ControlNet's batch hijack is bypassed in the detail pass
         hijacked = recorder(webui).hijack_calls
         assert hijacked
         assert not any(getattr(p, "_ad_inner", False) for p in hijacked)
+    else:  # Forge returns the user's detected map once, as without ADetailer
+        assert len(outer[0].p.extra_result_images) == 1
     # the user's unit and the runner are as they were, and the next generation sees them
     assert fields(mine) == mine_before
     assert ranges(runner) == before

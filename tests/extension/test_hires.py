@@ -324,8 +324,8 @@ def test_the_seam_leaves_no_trace_on_other_generations(webui, generates_faces):
 
     txt2img(webui, **HIRES, script_values={"ADetailer": [True, False, BEFORE]})
     p = webui.last_p
-    assert isinstance(vars(p)["sample_hr_pass"], hires.HiresSeam)
     seam = vars(p)["sample_hr_pass"]
+    assert isinstance(seam, hires.HiresSeam)
     hires.uninstall(p)
     assert "sample_hr_pass" not in vars(p)
     assert hires.seam_of(p) is None
